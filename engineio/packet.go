@@ -337,4 +337,3 @@ func DecodeBinaryPayloadV3(b []byte, fn func(Packet) error) error {
 	}
 	return nil
 }
-

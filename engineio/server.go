@@ -81,7 +81,15 @@ func (srv *Server) Session(id string) *Session {
 func (srv *Server) Count() int {
 	srv.mu.RLock()
 	defer srv.mu.RUnlock()
-	return len(srv.sessions)
+	n := 0
+	for _, s := range srv.sessions {
+		s.mu.Lock()
+		if s.state == stateOpen {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Close stops accepting sessions, closes every open one with reason "server

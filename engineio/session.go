@@ -22,6 +22,10 @@ const (
 	stateClosed
 )
 
+// clientCloseWindow is how long a session closed by the client's close
+// packet still answers a GET that raced with it (with a noop).
+const clientCloseWindow = time.Second
+
 // Heartbeat timer kinds.
 const (
 	timerPing    uint8 = iota + 1 // protocol 4: send a ping at the deadline
@@ -386,7 +390,11 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 			// client closed, until the GET it raced with gets its noop).
 			s.state = stateDraining
 			drain = true
-			s.setTimerLocked(timerDrain, time.Now().Add(s.srv.opts.PingTimeout))
+			window := s.srv.opts.PingTimeout
+			if !graceful {
+				window = min(window, clientCloseWindow)
+			}
+			s.setTimerLocked(timerDrain, time.Now().Add(window))
 		} else {
 			s.state = stateClosed
 		}
