@@ -1,9 +1,16 @@
 // Command conformance serves the applications that the official Engine.IO
 // and Socket.IO conformance suites (socketio/engine.io-protocol, branches
-// main and v3; socketio/socket.io-protocol) expect on localhost:3000:
-// an Engine.IO echo server at /engine.io/ that speaks protocols 4 and 3.
+// main and v3; socketio/socket.io-protocol) expect on localhost:3000: an
+// Engine.IO echo server at /engine.io/ that speaks protocols 4 and 3, and
+// at /socket.io/ a Socket.IO server with the namespaces "/" and "/custom"
+// that emits "auth" with the CONNECT payload, answers "message" with
+// "message-back" and acknowledges "message-with-ack" with its arguments.
 //
 //	go run ./test/conformance --addr localhost:3000
+//
+// The suite's socket.io part drops a frame when two arrive in one TCP read
+// (protocol-notes §2.6); --auth-delay (default 20ms) spaces the "auth"
+// event from the CONNECT reply, as the Node reference needs too.
 package main
 
 import (
@@ -20,6 +27,7 @@ import (
 	"time"
 
 	"github.com/heraldio/herald/engineio"
+	"github.com/heraldio/herald/socketio"
 )
 
 // echo sends every message back to its session unchanged.
@@ -48,31 +56,61 @@ func suiteOptions() *engineio.Options {
 	}
 }
 
+// newSocketIO returns the Socket.IO application of the suite.
+func newSocketIO(authDelay time.Duration) *socketio.Server {
+	io := socketio.NewServer(&socketio.Options{Engine: suiteOptions(), ConnectTimeout: time.Second})
+	onConnect := func(s *socketio.Socket) {
+		auth := s.Handshake().Auth
+		emitAuth := func() { _ = s.Emit("auth", auth) }
+		if authDelay > 0 {
+			time.AfterFunc(authDelay, emitAuth)
+		} else {
+			emitAuth()
+		}
+		s.On("message", func(s *socketio.Socket, args socketio.Args, _ socketio.Ack) {
+			_ = s.Emit("message-back", args)
+		})
+		s.On("message-with-ack", func(_ *socketio.Socket, args socketio.Args, ack socketio.Ack) {
+			if ack != nil {
+				_ = ack(args)
+			}
+		})
+	}
+	io.OnConnection(onConnect)
+	io.Of("/custom").OnConnection(onConnect)
+	return io
+}
+
 // newHandler returns the conformance application.
-func newHandler() (http.Handler, func(context.Context) error) {
+func newHandler(authDelay time.Duration) (http.Handler, func(context.Context) error) {
 	eio := engineio.NewServer(echo{}, suiteOptions())
+	sio := newSocketIO(authDelay)
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", eio)
-	return mux, eio.Close
+	mux.Handle("/socket.io/", sio)
+	return mux, func(ctx context.Context) error {
+		return errors.Join(sio.Close(ctx), eio.Close(ctx))
+	}
 }
 
 func main() {
 	addr := flag.String("addr", "localhost:3000", "address to listen on")
+	authDelay := flag.Duration("auth-delay", 20*time.Millisecond, "delay before the \"auth\" event (0: none)")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, *authDelay); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+func run(addr string, authDelay time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	h, closeApp := newHandler()
+	h, closeApp := newHandler(authDelay)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("conformance app listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)

@@ -1,0 +1,384 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldio/herald/engineio"
+)
+
+// Disconnect reasons, Node's strings (socket.io docs, "disconnect" event).
+const (
+	ReasonTransportError            = "transport error"
+	ReasonTransportClose            = "transport close"
+	ReasonForcedClose               = "forced close"
+	ReasonPingTimeout               = "ping timeout"
+	ReasonParseError                = "parse error"
+	ReasonServerShuttingDown        = "server shutting down"
+	ReasonForcedServerClose         = "forced server close"
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+)
+
+// engineHandler connects the Engine.IO server to Socket.IO clients.
+type engineHandler struct{ srv *Server }
+
+func (h engineHandler) OnOpen(es *engineio.Session) {
+	c := &client{srv: h.srv, conn: es, sockets: make(map[string]*Socket)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if es.Protocol() == 3 {
+		c.protocol = 4
+	} else {
+		c.protocol = 5
+	}
+	es.SetValue(c)
+	if c.protocol == 4 {
+		// Socket.IO v2 clients are connected to "/" implicitly.
+		c.run(func() { c.connect("/", nil) })
+		return
+	}
+	c.mu.Lock()
+	c.timer = time.AfterFunc(h.srv.opts.ConnectTimeout, c.connectTimeout)
+	c.mu.Unlock()
+}
+
+func (h engineHandler) OnMessage(es *engineio.Session, data []byte, binary bool) {
+	if c, ok := es.Value().(*client); ok {
+		c.onMessage(data, binary)
+	}
+}
+
+func (h engineHandler) OnClose(es *engineio.Session, reason engineio.Reason, err error) {
+	if c, ok := es.Value().(*client); ok {
+		c.onEngineClose(string(reason), err)
+	}
+}
+
+// client is one Engine.IO connection and the sockets multiplexed on it.
+// Packets are decoded on the engine's reader; acknowledgements are
+// resolved there too, while connects and events run one at a time, in
+// order, on a goroutine started when there is work (so a handler that
+// waits for an acknowledgement from its own client does not block the
+// reader that would receive it).
+type client struct {
+	srv      *Server
+	conn     *engineio.Session
+	protocol int // Socket.IO protocol: 5, or 4 for Engine.IO 3 clients
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex
+	sockets map[string]*Socket // by namespace
+	timer   *time.Timer        // connect timeout, until a first namespace joins
+	pending *Packet            // binary packet waiting for attachments
+	filled  int
+	closed  bool
+	tasks   []func()
+	running bool
+	waiting sync.Cond // the reader waits on it when tasks pile up
+}
+
+// maxPendingTasks bounds the connects and events queued for one client;
+// past it the reader waits, which pushes back on the client.
+const maxPendingTasks = 256
+
+func (c *client) run(task func()) {
+	c.mu.Lock()
+	if c.waiting.L == nil {
+		c.waiting.L = &c.mu
+	}
+	for len(c.tasks) >= maxPendingTasks && !c.closed {
+		c.waiting.Wait()
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.tasks = append(c.tasks, task)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go c.drain()
+	}
+}
+
+func (c *client) drain() {
+	for {
+		c.mu.Lock()
+		if len(c.tasks) == 0 {
+			c.running = false
+			c.tasks = nil
+			c.mu.Unlock()
+			return
+		}
+		task := c.tasks[0]
+		c.tasks[0] = nil
+		c.tasks = c.tasks[1:]
+		if c.waiting.L != nil {
+			c.waiting.Signal()
+		}
+		c.mu.Unlock()
+		task()
+	}
+}
+
+func (c *client) connectTimeout() {
+	c.mu.Lock()
+	idle := len(c.sockets) == 0 && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.conn.Close()
+	}
+}
+
+func (c *client) onMessage(data []byte, binary bool) {
+	c.mu.Lock()
+	if p := c.pending; p != nil {
+		if !binary {
+			c.mu.Unlock()
+			c.fail(invalid("text packet while %d attachments are due", len(p.Attachments)-c.filled))
+			return
+		}
+		p.Attachments[c.filled] = append([]byte(nil), data...)
+		c.filled++
+		if c.filled < len(p.Attachments) {
+			c.mu.Unlock()
+			return
+		}
+		c.pending = nil
+		c.mu.Unlock()
+		c.dispatch(p)
+		return
+	}
+	c.mu.Unlock()
+	if binary {
+		c.fail(invalid("unexpected binary message"))
+		return
+	}
+	p, err := Decode(append([]byte(nil), data...))
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if len(p.Attachments) > 0 {
+		c.mu.Lock()
+		c.pending, c.filled = p, 0
+		c.mu.Unlock()
+		return
+	}
+	c.dispatch(p)
+}
+
+// fail closes the connection after a protocol violation.
+func (c *client) fail(err error) {
+	c.srv.opts.Logger.Debug("socketio: closing connection", "sid", c.conn.ID(), "err", err)
+	c.closeAll(ReasonParseError, err)
+	c.conn.Close()
+}
+
+func (c *client) socketFor(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sockets[nsp]
+}
+
+func (c *client) dispatch(p *Packet) {
+	name := p.Namespace
+	if c.protocol == 4 {
+		name, _, _ = strings.Cut(name, "?")
+	}
+	switch p.Type {
+	case PacketConnect:
+		c.run(func() { c.connect(p.Namespace, p.Data) })
+	case PacketDisconnect:
+		if c.protocol == 4 && name == "/" {
+			// A v2 client leaving "/" leaves the connection.
+			c.closeAll(ReasonClientNamespaceDisconnect, nil)
+			c.conn.Close()
+			return
+		}
+		c.run(func() {
+			if s := c.socketFor(name); s != nil {
+				s.onClose(ReasonClientNamespaceDisconnect, nil)
+			}
+		})
+	case PacketEvent, PacketBinaryEvent:
+		s := c.socketFor(name)
+		if s == nil {
+			// The CONNECT may still be running: check again in order.
+			c.run(func() {
+				if s := c.socketFor(name); s != nil {
+					s.onEvent(p)
+				} else {
+					c.fail(invalid("event for namespace %q, not connected", name))
+				}
+			})
+			return
+		}
+		c.run(func() { s.onEvent(p) })
+	case PacketAck, PacketBinaryAck:
+		if s := c.socketFor(name); s != nil {
+			s.onAck(p)
+		}
+	default:
+		c.fail(invalid("unexpected packet type %d from client", p.Type))
+	}
+}
+
+// connect runs the connection of a socket to namespace name: lookup,
+// middleware, registration, reply, then the connection handlers.
+func (c *client) connect(name string, auth json.RawMessage) {
+	query := url.Values(nil)
+	if c.protocol == 4 {
+		var q string
+		name, q, _ = strings.Cut(name, "?")
+		if q != "" {
+			query, _ = url.ParseQuery(q)
+		}
+	}
+	if c.socketFor(name) != nil {
+		if c.protocol == 5 {
+			c.fail(invalid("already connected to %q", name))
+		}
+		return
+	}
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	nsp := c.srv.lookup(name, auth)
+	if nsp == nil {
+		c.send(&Packet{Type: PacketConnectError, Namespace: name, ID: NoAck, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
+		return
+	}
+	s := newSocket(nsp, c, auth, query)
+	mws, handlers := nsp.chain()
+	for _, mw := range mws {
+		if err := mw(c.ctx, s); err != nil {
+			c.send(&Packet{Type: PacketConnectError, Namespace: name, ID: NoAck, Data: c.connectErrorData(err)})
+			return
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[name] = s
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.mu.Unlock()
+	nsp.add(s)
+	s.connected.Store(true)
+	reply := &Packet{Type: PacketConnect, Namespace: name, ID: NoAck}
+	if c.protocol == 5 {
+		reply.Data, _ = json.Marshal(struct {
+			SID string `json:"sid"`
+		}{string(s.id)})
+	}
+	c.send(reply)
+	for _, fn := range handlers {
+		fn(s)
+	}
+}
+
+// connectErrorData is the payload of a CONNECT_ERROR for a middleware
+// error: {"message","data"} in protocol 5; in protocol 4, as Node 4.8,
+// the data when there is some, else the message as a JSON string.
+func (c *client) connectErrorData(err error) json.RawMessage {
+	msg := err.Error()
+	var data any
+	if ce, ok := err.(*ConnectError); ok {
+		msg, data = ce.Message, ce.Data
+	}
+	if c.protocol == 4 {
+		if data != nil {
+			if b, err := appendJSON(nil, data); err == nil {
+				return b
+			}
+		}
+		b, _ := appendJSON(nil, msg)
+		return b
+	}
+	v := struct {
+		Message string `json:"message"`
+		Data    any    `json:"data,omitempty"`
+	}{msg, data}
+	b, _ := appendJSON(nil, v)
+	return b
+}
+
+// send writes one packet to this client.
+func (c *client) send(p *Packet) {
+	c.write(encodePacket(p, false), false)
+}
+
+func (c *client) write(msgs []*engineio.Message, volatile bool) bool {
+	if volatile {
+		// All parts of a volatile packet go, or none.
+		if !c.conn.TrySend(msgs[0]) {
+			return false
+		}
+		msgs = msgs[1:]
+	}
+	for _, m := range msgs {
+		if c.conn.Send(m) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+// closeAll disconnects every socket of the client with reason.
+func (c *client) closeAll(reason string, err error) {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.onClose(reason, err)
+	}
+}
+
+func (c *client) onEngineClose(reason string, err error) {
+	c.closeAll(reason, err)
+	c.mu.Lock()
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if c.waiting.L != nil {
+		c.waiting.Broadcast()
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+// encodePacket turns p into the Engine.IO messages that carry it: the text
+// packet, then one binary message per attachment. The result is shared by
+// every recipient of a broadcast.
+func encodePacket(p *Packet, noCompress bool) []*engineio.Message {
+	msgs := make([]*engineio.Message, 1, 1+len(p.Attachments))
+	msgs[0] = engineio.NewTextMessage(AppendText(make([]byte, 0, 8+len(p.Namespace)+len(p.Data)), p))
+	for _, a := range p.Attachments {
+		msgs = append(msgs, engineio.NewBinaryMessage(a))
+	}
+	return msgs
+}
