@@ -73,6 +73,26 @@ func DecodeText(b []byte) (Packet, error) {
 	return Packet{Type: PacketType(t), Data: b[1:]}, nil
 }
 
+// DecodeTextFrame decodes a WebSocket text frame. Besides text packets it
+// accepts base64-encoded binary messages, which clients with forceBase64
+// send on every transport: "b<base64>" in protocol 4, "b4<base64>" in 3.
+func DecodeTextFrame(b []byte, v3 bool) (Packet, error) {
+	if len(b) == 0 || b[0] != 'b' {
+		return DecodeText(b)
+	}
+	if !v3 {
+		return decodeV4Record(b)
+	}
+	if len(b) < 2 || b[1] < '0' || b[1]-'0' > byte(PacketNoop) {
+		return Packet{}, invalid("bad base64 packet")
+	}
+	data, err := decodeBase64(b[2:])
+	if err != nil {
+		return Packet{}, err
+	}
+	return Packet{Type: PacketType(b[1] - '0'), Binary: true, Data: data}, nil
+}
+
 // DecodeBinaryFrame decodes a binary WebSocket frame. In protocol 4 the whole
 // frame is a message; in protocol 3 the first byte is the packet type.
 func DecodeBinaryFrame(b []byte, v3 bool) (Packet, error) {

@@ -207,3 +207,22 @@ func TestUTF16Len(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeTextFrame(t *testing.T) {
+	p, err := engineio.DecodeTextFrame([]byte("bAQI="), false)
+	if err != nil || !p.Binary || p.Type != engineio.PacketMessage || !bytes.Equal(p.Data, []byte{1, 2}) {
+		t.Fatalf("v4 base64 frame = %+v, %v", p, err)
+	}
+	p, err = engineio.DecodeTextFrame([]byte("b4AQI="), true)
+	if err != nil || !p.Binary || p.Type != engineio.PacketMessage || !bytes.Equal(p.Data, []byte{1, 2}) {
+		t.Fatalf("v3 base64 frame = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"b!", "b", "b9AA==", "bx"} {
+		if _, err := engineio.DecodeTextFrame([]byte(bad), true); err == nil {
+			t.Errorf("v3 %q accepted", bad)
+		}
+	}
+	if p, err := engineio.DecodeTextFrame([]byte("4hi"), true); err != nil || string(p.Data) != "hi" {
+		t.Fatalf("text frame = %+v, %v", p, err)
+	}
+}

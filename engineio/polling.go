@@ -164,13 +164,13 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 
 	limit := s.srv.opts.MaxHTTPBufferSize
 	if r.ContentLength > limit {
-		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		tooLarge(w, r)
 		return
 	}
 	body, err := readBody(r.Body, limit)
 	defer putBuf(body)
 	if errors.Is(err, ErrPayloadTooLarge) {
-		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		tooLarge(w, r)
 		return
 	}
 	if err != nil {
@@ -208,6 +208,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", "2")
 	s.srv.setCORS(w, r)
 	_, _ = io.WriteString(w, "ok")
+}
+
+// tooLarge answers 413 (Node's answer; the session survives). It first
+// reads and discards the rest of the body, up to a bound: a client still
+// uploading when the connection closes would miss the answer.
+func tooLarge(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDiscard))
+	http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 }
 
 // readBody reads at most limit bytes into a pooled buffer.

@@ -260,6 +260,15 @@ func TestWebSocketEcho(t *testing.T) {
 			if f := c.read(t); f.op != ws.OpBinary || !bytes.Equal(f.payload, frame) {
 				t.Fatalf("binary echo = %v %v", f.op, f.payload)
 			}
+			// forceBase64 clients send binary as base64 text frames.
+			b64, want := "bAQIDBA==", []byte{1, 2, 3, 4}
+			if eio == 3 {
+				b64 = "b4AQIDBA=="
+			}
+			c.send(t, b64)
+			if f := c.read(t); f.op != ws.OpBinary || !bytes.Equal(f.payload, frame) || !bytes.Equal(want, frame[len(frame)-4:]) {
+				t.Fatalf("base64 frame echo = %v %v", f.op, f.payload)
+			}
 			if eio == 3 {
 				c.send(t, "2")
 				if got := c.readText(t); got != "3" {

@@ -318,12 +318,30 @@ func (c *wsConn) closeWithStatus(code uint16, reason string) {
 	_ = c.conn.Close()
 }
 
+// closeAndDrain writes a close frame, then reads and discards what the
+// client is still sending (the rest of an oversized message) until it
+// closes, so that the close frame is not lost to a TCP reset.
+func (c *wsConn) closeAndDrain(code uint16) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.conn.Write(closeFrame(code, ""))
+	if tc, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.conn, maxDiscard))
+	_ = c.conn.Close()
+}
+
+// maxDiscard bounds what is read and thrown away after refusing an
+// oversized message or body.
+const maxDiscard = 16 << 20
+
 // decode turns a data message into an Engine.IO packet.
 func (c *wsConn) decode(op byte, payload []byte) (Packet, error) {
 	if op == opBinary {
 		return DecodeBinaryFrame(payload, c.v3)
 	}
-	return DecodeText(payload)
+	return DecodeTextFrame(payload, c.v3)
 }
 
 // readLoop reads the session's WebSocket until it fails or closes.
@@ -374,7 +392,7 @@ func (s *Session) readLoop(c *wsConn) {
 func (s *Session) wsFailed(c *wsConn, err error) {
 	switch {
 	case errors.Is(err, ErrPayloadTooLarge):
-		c.closeWithStatus(closeTooBig, "")
+		c.closeAndDrain(closeTooBig)
 		s.closeWith(ReasonTransportError, err, false)
 	case errors.Is(err, errProtocol):
 		c.closeWithStatus(closeProtocolError, "")
