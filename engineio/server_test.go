@@ -37,8 +37,14 @@ func TestHandshakePolling(t *testing.T) {
 		len(o.Upgrades) != 1 || o.Upgrades[0] != "websocket" {
 		t.Fatalf("open packet = %+v", o)
 	}
-	if s := ts.rec.nextOpen(t); s.ID() != o.SID || s.Protocol() != 4 || s.Transport() != "polling" {
+	s := ts.rec.nextOpen(t)
+	if s.ID() != o.SID || s.Protocol() != 4 || s.Transport() != "polling" {
 		t.Fatalf("session = %s %d %s", s.ID(), s.Protocol(), s.Transport())
+	}
+	hs := s.Handshake()
+	if hs.Query.Get("EIO") != "4" || hs.Header.Get("User-Agent") == "" || hs.RemoteAddr != "127.0.0.1" ||
+		hs.URL != "/engine.io/?EIO=4&transport=polling" || hs.Time.IsZero() {
+		t.Fatalf("handshake = %+v", hs)
 	}
 	// Protocol 3: the same packet, length-prefixed.
 	res = ts.do(t, "GET", "EIO=3&transport=polling", "")

@@ -1,8 +1,11 @@
 package engineio
 
 import (
+	"bufio"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -36,11 +39,11 @@ const (
 // Session is one Engine.IO connection, whatever its transport. Its methods
 // are safe for concurrent use.
 type Session struct {
-	srv       *Server
-	id        string
-	protocol  int
-	b64       bool // protocol 3 polling client that cannot take binary payloads
-	handshake Handshake
+	srv      *Server
+	id       string
+	protocol int
+	b64      bool // protocol 3 polling client that cannot take binary payloads
+	hs       handshakeRecord
 
 	deliverMu sync.Mutex // serializes Handler calls
 
@@ -71,18 +74,19 @@ type Session struct {
 }
 
 func (srv *Server) newSession(r *http.Request, q url.Values, protocol int, ws bool) *Session {
+	var hdr strings.Builder
+	_ = r.Header.Write(&hdr)
 	s := &Session{
 		srv:      srv,
 		id:       newID(),
 		protocol: protocol,
 		b64:      protocol == 3 && q.Get("b64") != "",
-		handshake: Handshake{
-			Header:     r.Header.Clone(),
-			Query:      q,
-			RemoteAddr: remoteIP(r.RemoteAddr),
-			URL:        r.URL.RequestURI(),
-			Time:       time.Now(),
-			Secure:     r.TLS != nil,
+		hs: handshakeRecord{
+			header: hdr.String(),
+			url:    r.URL.RequestURI(),
+			remote: remoteIP(r.RemoteAddr),
+			time:   time.Now(),
+			secure: r.TLS != nil,
 		},
 	}
 	if !ws {
@@ -91,15 +95,45 @@ func (srv *Server) newSession(r *http.Request, q url.Values, protocol int, ws bo
 	return s
 }
 
+// handshakeRecord keeps the opening request compactly: the header block
+// as one string and the URL, parsed again on demand. An idle session
+// costs less this way than with header and query maps.
+type handshakeRecord struct {
+	header string
+	url    string
+	remote string
+	time   time.Time
+	secure bool
+}
+
 // ID returns the session id, as sent in the open packet.
 func (s *Session) ID() string { return s.id }
 
 // Protocol returns the Engine.IO protocol revision, 3 or 4.
 func (s *Session) Protocol() int { return s.protocol }
 
-// Handshake returns the request that opened the session. The caller must not
-// modify it.
-func (s *Session) Handshake() *Handshake { return &s.handshake }
+// Handshake describes the request that opened the session. It is parsed
+// anew on each call; the caller owns the result.
+func (s *Session) Handshake() *Handshake {
+	h := &Handshake{
+		RemoteAddr: s.hs.remote,
+		URL:        s.hs.url,
+		Time:       s.hs.time,
+		Secure:     s.hs.secure,
+	}
+	tp := textproto.NewReader(bufio.NewReader(strings.NewReader(s.hs.header + "\r\n")))
+	if mh, err := tp.ReadMIMEHeader(); err == nil {
+		h.Header = http.Header(mh)
+	} else {
+		h.Header = http.Header{}
+	}
+	if u, err := url.ParseRequestURI(s.hs.url); err == nil {
+		h.Query = u.Query()
+	} else {
+		h.Query = url.Values{}
+	}
+	return h
+}
 
 // Transport returns the current transport name.
 func (s *Session) Transport() string {

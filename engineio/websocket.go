@@ -107,10 +107,12 @@ type frameHeader struct {
 	mask      [4]byte
 }
 
-func (c *wsConn) readHeader() (frameHeader, error) {
+// readHeader reads a frame header, of which the first have bytes (0-2)
+// are already in c.head.
+func (c *wsConn) readHeader(have int) (frameHeader, error) {
 	var h frameHeader
 	b := c.head[:2]
-	if err := c.readFull(b); err != nil {
+	if err := c.readFull(b[have:]); err != nil {
 		return h, err
 	}
 	h.fin = b[0]&finBit != 0
@@ -161,20 +163,22 @@ func unmask(b []byte, key [4]byte) {
 }
 
 // readMessage returns the next data message (text or binary), answering
-// control frames on the way. The payload is pooled: pass it to putBuf when done.
-func (c *wsConn) readMessage() (op byte, payload []byte, err error) {
+// control frames on the way. The first have bytes (0-2) of its first frame
+// header are already in c.head. The payload is pooled: pass it to putBuf
+// when done.
+func (c *wsConn) readMessage(have int) (op byte, payload []byte, err error) {
 	var compressed bool
 	msg := []byte(nil)
 	for {
-		h, err := c.readHeader()
+		h, err := c.readHeader(have)
+		have = 0
 		if err != nil {
 			putBuf(msg)
 			return 0, nil, err
 		}
 		switch h.op {
 		case opClose, opPing, opPong:
-			var ctl [125]byte
-			body := ctl[:h.length]
+			body := make([]byte, h.length)
 			if err := c.readFull(body); err != nil {
 				return 0, nil, err
 			}
@@ -344,48 +348,70 @@ func (c *wsConn) decode(op byte, payload []byte) (Packet, error) {
 	return DecodeTextFrame(payload, c.v3)
 }
 
-// readLoop reads the session's WebSocket until it fails or closes.
+// readLoop reads the session's WebSocket until it fails or closes. It
+// waits for each frame in a shallow frame of its own (readLoop, read,
+// net.Conn.Read), so that the goroutine of an idle connection keeps the
+// smallest stack; the work happens in onFrame, deeper, only while a
+// message is being read.
 func (s *Session) readLoop(c *wsConn) {
-	defer func() {
-		s.mu.Lock()
-		s.readers--
-		s.mu.Unlock()
-		s.release()
-	}()
+	defer s.readerDone()
 	for {
-		op, payload, err := c.readMessage()
+		n, err := c.read(c.head[:2])
 		if err != nil {
 			s.wsFailed(c, err)
 			return
 		}
-		if op == opClose {
-			c.closeWithStatus(closeNormal, "")
-			s.closeWith(ReasonTransportClose, nil, false)
+		if !s.onFrame(c, n) {
 			return
-		}
-		p, err := c.decode(op, payload)
-		if err != nil {
-			putBuf(payload)
-			c.closeWithStatus(closeProtocolError, "")
-			s.closeWith(ReasonParseError, err, false)
-			return
-		}
-		s.mu.Lock()
-		s.readerFlushes = true
-		s.mu.Unlock()
-		s.onPacket(p)
-		putBuf(payload)
-		s.mu.Lock()
-		s.readerFlushes = false
-		flush := len(s.queue) > 0 && !s.flushing && s.ws == c && s.state == stateOpen
-		if flush {
-			s.flushing = true
-		}
-		s.mu.Unlock()
-		if flush {
-			s.flush(c)
 		}
 	}
+}
+
+func (s *Session) readerDone() {
+	s.mu.Lock()
+	s.readers--
+	s.mu.Unlock()
+	s.release()
+}
+
+// onFrame reads the rest of a message whose first n header bytes are in
+// c.head and hands it on. It reports whether to go on reading.
+//
+//go:noinline
+func (s *Session) onFrame(c *wsConn, n int) bool {
+	op, payload, err := c.readMessage(n)
+	if err != nil {
+		s.wsFailed(c, err)
+		return false
+	}
+	if op == opClose {
+		c.closeWithStatus(closeNormal, "")
+		s.closeWith(ReasonTransportClose, nil, false)
+		return false
+	}
+	p, err := c.decode(op, payload)
+	if err != nil {
+		putBuf(payload)
+		c.closeWithStatus(closeProtocolError, "")
+		s.closeWith(ReasonParseError, err, false)
+		return false
+	}
+	s.mu.Lock()
+	s.readerFlushes = true
+	s.mu.Unlock()
+	s.onPacket(p)
+	putBuf(payload)
+	s.mu.Lock()
+	s.readerFlushes = false
+	flush := len(s.queue) > 0 && !s.flushing && s.ws == c && s.state == stateOpen
+	if flush {
+		s.flushing = true
+	}
+	s.mu.Unlock()
+	if flush {
+		s.flush(c)
+	}
+	return true
 }
 
 // wsFailed closes the session after a read error.
@@ -522,7 +548,7 @@ func (s *Session) probeLoop(c *wsConn) {
 		s.release()
 	}
 	for {
-		op, payload, err := c.readMessage()
+		op, payload, err := c.readMessage(0)
 		if err != nil || op == opClose {
 			fail()
 			return

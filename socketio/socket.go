@@ -54,7 +54,8 @@ type Socket struct {
 	id        SocketID
 	nsp       *Namespace
 	client    *client
-	handshake *Handshake
+	auth      json.RawMessage
+	nspQuery  url.Values // protocol 4: the query string of the CONNECT namespace
 	connected atomic.Bool
 
 	mu              sync.RWMutex
@@ -71,31 +72,7 @@ type Socket struct {
 }
 
 func newSocket(nsp *Namespace, c *client, auth json.RawMessage, nspQuery url.Values) *Socket {
-	eh := c.conn.Handshake()
-	query := eh.Query
-	if len(nspQuery) > 0 {
-		query = url.Values{}
-		for k, v := range eh.Query {
-			query[k] = v
-		}
-		for k, v := range nspQuery {
-			query[k] = v
-		}
-	}
-	s := &Socket{
-		nsp:    nsp,
-		client: c,
-		handshake: &Handshake{
-			Header:  eh.Header,
-			Query:   query,
-			Auth:    auth,
-			Address: eh.RemoteAddr,
-			Time:    eh.Time,
-			URL:     eh.URL,
-			Secure:  eh.Secure,
-			XDomain: eh.Header.Get("Origin") != "",
-		},
-	}
+	s := &Socket{nsp: nsp, client: c, auth: auth, nspQuery: nspQuery}
 	switch {
 	case c.protocol == 4 && nsp.name == "/":
 		s.id = SocketID(c.conn.ID())
@@ -120,8 +97,25 @@ func (s *Socket) ID() SocketID { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the socket's handshake. The caller must not modify it.
-func (s *Socket) Handshake() *Handshake { return s.handshake }
+// Handshake describes the request that opened the connection and the
+// CONNECT packet. It is built anew on each call (an idle socket keeps only
+// a compact record); the caller owns the result.
+func (s *Socket) Handshake() *Handshake {
+	eh := s.client.conn.Handshake()
+	for k, v := range s.nspQuery {
+		eh.Query[k] = v
+	}
+	return &Handshake{
+		Header:  eh.Header,
+		Query:   eh.Query,
+		Auth:    s.auth,
+		Address: eh.RemoteAddr,
+		Time:    eh.Time,
+		URL:     eh.URL,
+		Secure:  eh.Secure,
+		XDomain: eh.Header.Get("Origin") != "",
+	}
+}
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.connected.Load() }
@@ -519,7 +513,7 @@ func (s *Socket) onClose(reason string, _ error) {
 }
 
 func (s *Socket) info() SocketInfo {
-	return SocketInfo{ID: s.id, Handshake: s.handshake, Rooms: s.Rooms(), Data: s.Data()}
+	return SocketInfo{ID: s.id, Handshake: s.Handshake(), Rooms: s.Rooms(), Data: s.Data()}
 }
 
 func (s *Socket) reportError(err error) {
