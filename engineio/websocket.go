@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
@@ -354,14 +355,24 @@ func (c *wsConn) decode(op byte, payload []byte) (Packet, error) {
 // smallest stack; the work happens in onFrame, deeper, only while a
 // message is being read.
 func (s *Session) readLoop(c *wsConn) {
-	defer s.readerDone()
+	var mark byte
+	base := uintptr(unsafe.Pointer(&mark))
 	for {
 		n, err := c.read(c.head[:2])
 		if err != nil {
 			s.wsFailed(c, err)
+			s.readerDone()
 			return
 		}
 		if !s.onFrame(c, n) {
+			s.readerDone()
+			return
+		}
+		if uintptr(unsafe.Pointer(&mark)) != base {
+			// Handling the message grew the stack, which then never
+			// shrinks back below 4 KB: hand the connection to a fresh
+			// goroutine so that idle connections keep 2 KB stacks.
+			go s.readLoop(c)
 			return
 		}
 	}
