@@ -106,6 +106,9 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Unlock()
 	for _, s := range all {
 		s.closeWith(ReasonServerShutdown, nil, true)
+		if s.clientClosed() {
+			s.abort() // no GET is coming for a session its client closed
+		}
 	}
 	done := make(chan struct{})
 	go func() { srv.wg.Wait(); close(done) }()

@@ -461,6 +461,14 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 	}
 }
 
+// clientClosed reports whether the session is draining after its client's
+// close packet.
+func (s *Session) clientClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateDraining && s.reason == ReasonTransportClose
+}
+
 // abort cuts whatever connection remains and forgets the session.
 func (s *Session) abort() {
 	s.closeWith(ReasonForcedClose, nil, false)
