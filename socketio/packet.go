@@ -295,3 +295,41 @@ func skipValue(d []byte, i int) (int, error) {
 	}
 	return i, nil
 }
+
+// EventPacket encodes an EVENT (or BINARY_EVENT, when args hold binary
+// values) for namespace nsp. Its ID is NoAck; set it to ask for an
+// acknowledgement. Argument encoding is that of Socket.Emit.
+func EventPacket(nsp, event string, args ...any) (*Packet, error) {
+	if reservedEvents[event] {
+		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	return newEventPacket(nsp, event, args)
+}
+
+// AckPacket encodes the ACK (or BINARY_ACK) with the given id.
+func AckPacket(nsp string, id int64, args ...any) (*Packet, error) {
+	var atts [][]byte
+	data, err := appendArgs(nil, "", args, &atts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Packet{Type: PacketAck, Namespace: nsp, ID: id, Data: data, Attachments: atts}
+	if len(atts) > 0 {
+		p.Type = PacketBinaryAck
+	}
+	return p, nil
+}
+
+// Event returns the name and arguments of an EVENT or BINARY_EVENT packet
+// whose attachments are filled in.
+func (p *Packet) Event() (string, Args, error) { return splitEvent(p) }
+
+// Args returns the arguments of an ACK or BINARY_ACK packet (or, for any
+// packet, its payload array as arguments).
+func (p *Packet) Args() (Args, error) {
+	elems, err := splitArray(p.Data)
+	if err != nil {
+		return Args{}, err
+	}
+	return Args{raw: elems, attachments: p.Attachments}, nil
+}

@@ -405,14 +405,9 @@ func (s *Socket) ackFunc(id int64) Ack {
 		if !sent.CompareAndSwap(false, true) {
 			return ErrAckSent
 		}
-		var atts [][]byte
-		data, err := appendArgs(nil, "", args, &atts)
+		p, err := AckPacket(s.nsp.name, id, args...)
 		if err != nil {
 			return err
-		}
-		p := &Packet{Type: PacketAck, Namespace: s.nsp.name, ID: id, Data: data, Attachments: atts}
-		if len(atts) > 0 {
-			p.Type = PacketBinaryAck
 		}
 		if !s.connected.Load() {
 			return ErrDisconnected
@@ -458,12 +453,12 @@ func (s *Socket) onAck(p *Packet) {
 	if fn == nil {
 		return // late or unknown: dropped
 	}
-	elems, err := splitArray(p.Data)
+	args, err := p.Args()
 	if err != nil {
 		s.client.fail(err)
 		return
 	}
-	fn(Args{raw: elems, attachments: p.Attachments}, nil)
+	fn(args, nil)
 }
 
 // Disconnect disconnects the socket from its namespace, telling the client
