@@ -51,7 +51,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		args=(-name "$server" -round "$round" -n "$N" -workers "$WORKERS" -src "$src" -addr "$addr" -out "$results")
 		case $server in
 		herald)
-			args+=(-stats "http://$addr/debug/stats" -- env GODEBUG=adaptivestackstart=0 "$tmp/herald-eio" --addr "$addr") ;;
+			args+=(-stats "http://$addr/debug/stats" -- "$tmp/herald-eio" --addr "$addr") ;;
 		node)
 			args+=(-- node bench/peers/node/server.js --addr "$addr") ;;
 		esac

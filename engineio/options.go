@@ -59,6 +59,11 @@ type Options struct {
 	// exceed it, unless the queue is empty, closes the session with "transport
 	// error" and ErrSlowConsumer. Zero means 4 MiB.
 	MaxQueuedBytes int
+	// DisableEpoll gives every WebSocket connection a reader goroutine. By
+	// default, on Linux (amd64, arm64), idle connections are watched with
+	// epoll and hold no goroutine, which roughly halves their memory; a
+	// goroutine reads only while a message is arriving.
+	DisableEpoll bool
 	// Logger receives the server's diagnostics. Nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,8 @@ type Server struct {
 	handler Handler
 	sched   *scheduler
 	timers  sync.Once
+	poll    atomic.Pointer[poller]
+	polling sync.Once
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -64,6 +67,24 @@ func NewServer(h Handler, opts *Options) *Server {
 
 // Options returns the server's options with defaults filled in.
 func (srv *Server) Options() Options { return srv.opts }
+
+// poller returns the epoll watcher, started on first use, or nil where
+// there is none (or Options.DisableEpoll).
+func (srv *Server) poller() *poller {
+	if srv.opts.DisableEpoll {
+		return nil
+	}
+	srv.polling.Do(func() {
+		if p, err := newPoller(); err == nil {
+			srv.poll.Store(p)
+		} else if !errors.Is(err, errNoPoller) {
+			srv.opts.Logger.Warn("engineio: epoll unavailable, one reader goroutine per connection", "err", err)
+		}
+	})
+	return srv.poll.Load()
+}
+
+var errNoPoller = errors.New("engineio: no epoll on this system")
 
 func (srv *Server) scheduler() *scheduler {
 	srv.timers.Do(func() { srv.sched = newScheduler() })
@@ -125,6 +146,10 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.timers.Do(func() {})
 	if srv.sched != nil {
 		srv.sched.stop()
+	}
+	srv.polling.Do(func() {})
+	if p := srv.poll.Load(); p != nil {
+		p.stop()
 	}
 	return err
 }
@@ -260,7 +285,7 @@ func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, s 
 	s.readers = 1
 	s.enqueue(&Message{typ: PacketOpen, data: s.openPacket(false)}, false)
 	s.start()
-	go s.readLoop(c)
+	s.startReading(c)
 }
 
 // openPacket returns the JSON of the open packet (protocol spec, "Handshake").

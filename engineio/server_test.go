@@ -246,9 +246,17 @@ func TestClientCloseOverPolling(t *testing.T) {
 }
 
 func TestWebSocketEcho(t *testing.T) {
-	for _, eio := range []int{3, 4} {
-		t.Run(map[int]string{3: "v3", 4: "v4"}[eio], func(t *testing.T) {
-			ts := newServer(t, nil, nil)
+	for _, tc := range []struct {
+		eio     int
+		noEpoll bool
+	}{{3, false}, {4, false}, {3, true}, {4, true}} {
+		eio := tc.eio
+		name := map[int]string{3: "v3", 4: "v4"}[eio]
+		if tc.noEpoll {
+			name += " reader goroutine"
+		}
+		t.Run(name, func(t *testing.T) {
+			ts := newServer(t, nil, &engineio.Options{DisableEpoll: tc.noEpoll})
 			c := ts.dialWS(t, "transport=websocket&EIO="+map[int]string{3: "3", 4: "4"}[eio])
 			o := mustOpen(t, c)
 			if len(o.Upgrades) != 0 || o.SID == "" {

@@ -448,10 +448,10 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 	s.mu.Unlock()
 
 	if probe != nil {
-		probe.conn.Close()
+		probe.close()
 	}
 	if ws != nil {
-		ws.conn.Close()
+		ws.close()
 	}
 	if !drain {
 		s.srv.remove(s)
@@ -477,10 +477,10 @@ func (s *Session) abort() {
 	ws, probe := s.ws, s.probe
 	s.mu.Unlock()
 	if ws != nil {
-		ws.conn.Close()
+		ws.close()
 	}
 	if probe != nil {
-		probe.conn.Close()
+		probe.close()
 	}
 	s.srv.remove(s)
 	s.release()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -39,6 +40,23 @@ type wsConn struct {
 	pending []byte // bytes the HTTP server read past the handshake
 	gen     uint64 // upgrade-timeout generation, for probes
 	s       *Session
+
+	// epoll registration (epoll_linux.go); guarded by the poller's mutex.
+	raw        syscall.RawConn
+	pollID     uint64
+	armed      bool // registered and waiting: no goroutine reads the connection
+	closedPoll bool
+}
+
+var errEOF = io.EOF
+
+// close closes the connection. If the poller was watching it, no reader
+// goroutine is left to notice, so close finishes the reader's part.
+func (c *wsConn) close() {
+	if p := c.s.srv.poll.Load(); p != nil && p.forget(c) {
+		defer c.s.readerDone()
+	}
+	_ = c.conn.Close()
 }
 
 var errProtocol = errors.New("engineio: websocket protocol error")
@@ -320,7 +338,7 @@ func closeFrame(code uint16, reason string) []byte {
 func (c *wsConn) closeWithStatus(code uint16, reason string) {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.conn.Write(closeFrame(code, reason))
-	_ = c.conn.Close()
+	c.close()
 }
 
 // closeAndDrain writes a close frame, then reads and discards what the
@@ -334,7 +352,7 @@ func (c *wsConn) closeAndDrain(code uint16) {
 	}
 	_ = c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.conn, maxDiscard))
-	_ = c.conn.Close()
+	c.close()
 }
 
 // maxDiscard bounds what is read and thrown away after refusing an
@@ -347,6 +365,45 @@ func (c *wsConn) decode(op byte, payload []byte) (Packet, error) {
 		return DecodeBinaryFrame(payload, c.v3)
 	}
 	return DecodeTextFrame(payload, c.v3)
+}
+
+// startReading starts reading a session's WebSocket; the session counts
+// one reader for it. Where epoll is available the connection is watched
+// and a goroutine runs only while there is something to read; elsewhere a
+// reader goroutine waits for each frame.
+func (s *Session) startReading(c *wsConn) {
+	if len(c.pending) > 0 {
+		go s.onReadable(c)
+		return
+	}
+	if p := s.srv.poller(); p != nil && p.watch(c) {
+		return
+	}
+	go s.readLoop(c)
+}
+
+// onReadable reads and handles the messages available on c, then goes
+// back to the poller.
+func (s *Session) onReadable(c *wsConn) {
+	for {
+		n, err := c.tryRead(c.head[:2])
+		if err != nil {
+			s.wsFailed(c, err)
+			s.readerDone()
+			return
+		}
+		if n == 0 {
+			if p := s.srv.poll.Load(); p != nil && p.watch(c) {
+				return
+			}
+			s.readLoop(c) // not watchable (or closing): read the plain way
+			return
+		}
+		if !s.onFrame(c, n) {
+			s.readerDone()
+			return
+		}
+	}
 }
 
 // readLoop reads the session's WebSocket until it fails or closes. It
@@ -435,10 +492,10 @@ func (s *Session) wsFailed(c *wsConn, err error) {
 		c.closeWithStatus(closeProtocolError, "")
 		s.closeWith(ReasonTransportError, err, false)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		c.conn.Close()
+		c.close()
 		s.closeWith(ReasonTransportClose, nil, false)
 	default:
-		c.conn.Close()
+		c.close()
 		s.closeWith(ReasonTransportError, err, false)
 	}
 }
@@ -484,7 +541,7 @@ func (s *Session) flush(c *wsConn) {
 		s.recycleLocked(batch)
 		s.mu.Unlock()
 		if err != nil {
-			c.conn.Close()
+			c.close()
 			s.closeWith(ReasonTransportError, err, false)
 			s.mu.Lock()
 			s.flushing = false
@@ -555,7 +612,7 @@ func (s *Session) probeLoop(c *wsConn) {
 		}
 		s.readers--
 		s.mu.Unlock()
-		c.conn.Close()
+		c.close()
 		s.release()
 	}
 	for {
@@ -610,7 +667,7 @@ func (s *Session) probeLoop(c *wsConn) {
 				go s.flush(c)
 			}
 			s.mu.Unlock()
-			s.readLoop(c) // takes over the probe's reader count
+			s.startReading(c) // takes over the probe's reader count
 			return
 		default:
 			// Anything else before the upgrade packet ends the probe (Node).

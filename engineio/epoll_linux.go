@@ -1,0 +1,173 @@
+//go:build linux && (amd64 || arm64)
+
+package engineio
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// poller watches idle WebSocket connections with one epoll instance, so
+// that a connection waiting for its next message holds no goroutine and no
+// stack: a goroutine is started when data arrives and ends when the
+// connection has nothing more to read (architecture.md, "an epoll backend
+// for very many mostly-idle connections"). Registrations are one-shot:
+// each readiness is handled by exactly one goroutine, which re-arms the
+// registration when it is done.
+type poller struct {
+	epfd  int
+	wake  [2]int // a pipe whose read end stops the loop
+	mu    sync.Mutex
+	conns map[uint64]*wsConn
+	next  uint64
+	done  chan struct{}
+}
+
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{epfd: epfd, conns: make(map[uint64]*wsConn), next: 1, done: make(chan struct{})}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN} // data 0: the wake pipe
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	go p.run()
+	return p, nil
+}
+
+func (p *poller) closeFDs() {
+	syscall.Close(p.wake[0])
+	syscall.Close(p.wake[1])
+	syscall.Close(p.epfd)
+}
+
+func (p *poller) run() {
+	defer close(p.done)
+	defer p.closeFDs()
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for i := range events[:n] {
+			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
+			if id == 0 {
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[id]
+			if c != nil && c.armed {
+				c.armed = false
+			} else {
+				c = nil
+			}
+			p.mu.Unlock()
+			if c != nil {
+				go c.s.onReadable(c)
+			}
+		}
+	}
+}
+
+// stop ends the loop; connections still registered are left to their
+// owners.
+func (p *poller) stop() {
+	_, _ = syscall.Write(p.wake[1], []byte{0})
+	<-p.done
+}
+
+// watch registers c (or re-arms it) for its next readiness. It reports
+// false when c cannot be watched (not a socket, or closed).
+func (p *poller) watch(c *wsConn) bool {
+	if c.raw == nil {
+		sc, ok := c.conn.(syscall.Conn)
+		if !ok {
+			return false
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		c.raw = raw
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	op := syscall.EPOLL_CTL_MOD
+	if c.pollID == 0 {
+		op = syscall.EPOLL_CTL_ADD
+		c.pollID = p.next
+		p.next++
+		p.conns[c.pollID] = c
+	}
+	if c.closedPoll {
+		return false
+	}
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(c.pollID)), Pad: int32(uint32(c.pollID >> 32))}
+	var cerr error
+	err := c.raw.Control(func(fd uintptr) {
+		cerr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if err != nil || cerr != nil {
+		delete(p.conns, c.pollID)
+		return false
+	}
+	c.armed = true
+	return true
+}
+
+// forget removes c before its connection closes. It reports whether c was
+// armed, that is whether no goroutine is reading it (the caller then
+// finishes the reader's part).
+func (p *poller) forget(c *wsConn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.closedPoll = true
+	if c.pollID == 0 {
+		return false
+	}
+	armed := c.armed
+	c.armed = false
+	delete(p.conns, c.pollID)
+	_ = c.raw.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	return armed
+}
+
+// tryRead reads what is available without waiting: (0, nil) means nothing yet.
+func (c *wsConn) tryRead(b []byte) (int, error) {
+	if len(c.pending) > 0 || c.raw == nil {
+		return c.read(b)
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), b)
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, nil
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, errEOF
+	}
+	return n, nil
+}
