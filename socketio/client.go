@@ -177,8 +177,35 @@ func (c *client) onMessage(data []byte, binary bool) {
 // fail closes the connection after a protocol violation.
 func (c *client) fail(err error) {
 	c.srv.opts.Logger.Debug("socketio: closing connection", "sid", c.conn.ID(), "err", err)
-	c.closeAll(ReasonParseError, err)
-	c.conn.Close()
+	c.finish(ReasonParseError, err, true)
+}
+
+// finish disconnects every socket with reason once the tasks already queued
+// (a CONNECT still running its middleware and connection handlers, events
+// that arrived first) have run, and refuses tasks queued after it. With
+// closeConn it then closes the connection.
+func (c *client) finish(reason string, err error, closeConn bool) {
+	c.mu.Lock()
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	if c.waiting.L != nil {
+		c.waiting.Broadcast()
+	}
+	c.tasks = append(c.tasks, func() {
+		c.closeAll(reason, err)
+		if closeConn {
+			c.conn.Close()
+		}
+	})
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go c.drain()
+	}
 }
 
 func (c *client) socketFor(nsp string) *Socket {
@@ -198,8 +225,7 @@ func (c *client) dispatch(p *Packet) {
 	case PacketDisconnect:
 		if c.protocol == 4 && name == "/" {
 			// A v2 client leaving "/" leaves the connection.
-			c.closeAll(ReasonClientNamespaceDisconnect, nil)
-			c.conn.Close()
+			c.finish(ReasonClientNamespaceDisconnect, nil, true)
 			return
 		}
 		c.run(func() {
@@ -357,18 +383,8 @@ func (c *client) closeAll(reason string, err error) {
 }
 
 func (c *client) onEngineClose(reason string, err error) {
-	c.closeAll(reason, err)
-	c.mu.Lock()
-	c.closed = true
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
-	if c.waiting.L != nil {
-		c.waiting.Broadcast()
-	}
-	c.mu.Unlock()
-	c.cancel()
+	c.cancel() // middleware waiting on the client gives up now
+	c.finish(reason, err, false)
 }
 
 // encodePacket turns p into the Engine.IO messages that carry it: the text

@@ -100,7 +100,7 @@ func (s *Server) Of(name string) *Namespace {
 // namespaces). match sees the name and the auth payload of the CONNECT.
 func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *ParentNamespace {
 	p := &ParentNamespace{server: s, match: match, children: make(map[string]*Namespace)}
-	p.Namespace = newNamespace(s, "", p)
+	p.Namespace = newNamespace(s, "", nil)
 	s.mu.Lock()
 	s.parents = append(s.parents, p)
 	s.mu.Unlock()
@@ -148,6 +148,20 @@ func (s *Server) In(rooms ...Room) BroadcastOperator { return s.root.To(rooms...
 
 // Except excludes rooms of the main namespace from a broadcast.
 func (s *Server) Except(rooms ...Room) BroadcastOperator { return s.root.Except(rooms...) }
+
+// Volatile marks a broadcast to the main namespace as droppable.
+func (s *Server) Volatile() BroadcastOperator { return s.root.Volatile() }
+
+// Local restricts a broadcast to the main namespace to this server.
+func (s *Server) Local() BroadcastOperator { return s.root.Local() }
+
+// Timeout bounds a broadcast with acknowledgements on the main namespace.
+func (s *Server) Timeout(d time.Duration) BroadcastOperator { return s.root.operator().Timeout(d) }
+
+// FetchSockets describes the sockets of the main namespace, cluster-wide.
+func (s *Server) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return s.root.FetchSockets(ctx)
+}
 
 // Close shuts the server down in Node's order: every socket is
 // disconnected with reason "server shutting down", every adapter closed,
