@@ -513,7 +513,12 @@ func (s *Session) enqueueRaw(frame []byte) {
 // queue is empty. Exactly one flush runs at a time (s.flushing). When the
 // session closed gracefully, it ends with a close frame.
 func (s *Session) flush(c *wsConn) {
-	var bufs net.Buffers
+	bp := buffersPool.Get().(*net.Buffers)
+	defer func() {
+		clear((*bp)[:cap(*bp)])
+		*bp = (*bp)[:0]
+		buffersPool.Put(bp)
+	}()
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.ws != c && s.state == stateOpen {
@@ -528,7 +533,7 @@ func (s *Session) flush(c *wsConn) {
 		}
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
-		bufs = bufs[:0]
+		bufs := (*bp)[:0]
 		for _, m := range batch {
 			if c.deflate > 0 && len(m.data) >= c.deflate && m.typ == PacketMessage {
 				bufs = append(bufs, cached(m.deflated(c.v3), func() []byte { return deflateFrame(m, c.v3) }))
@@ -536,6 +541,7 @@ func (s *Session) flush(c *wsConn) {
 				bufs = append(bufs, m.wsFrame(c.v3))
 			}
 		}
+		*bp = bufs // keep the grown backing array; WriteTo consumes bufs
 		_, err := bufs.WriteTo(c.conn)
 		s.mu.Lock()
 		s.recycleLocked(batch)
@@ -551,6 +557,10 @@ func (s *Session) flush(c *wsConn) {
 		}
 	}
 }
+
+// buffersPool recycles the vectors of flush, so that an idle connection
+// holds none.
+var buffersPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 
 // serveUpgrade handles a WebSocket request for an existing polling session:
 // the probe of the polling to WebSocket upgrade (protocol spec, "Upgrade").
