@@ -107,8 +107,10 @@ func TestProtocol4(t *testing.T) {
 			r.send(t, `2/admin,["x"]`)
 			r.send(t, "0/nope,")
 			r.expect(t, `4/nope,{"message":"Invalid namespace"}`)
-			// Leaving "/" ends a v2 client's connection.
-			r.send(t, "1")
+			// Leaving "/" ends a v2 client's connection. Over polling the
+			// server may close the session before the POST is answered, so
+			// the send itself can report the close.
+			_ = r.conn.SendText([]byte("1"))
 			r.waitClosed(t)
 		})
 	}
