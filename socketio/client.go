@@ -36,6 +36,7 @@ func (h engineHandler) OnOpen(es *engineio.Session) {
 		c.protocol = 5
 	}
 	es.SetValue(c)
+	h.srv.track(c, true)
 	if c.protocol == 4 {
 		// Socket.IO v2 clients are connected to "/" implicitly.
 		c.run(func() { c.connect("/", nil) })
@@ -184,7 +185,8 @@ func (c *client) fail(err error) {
 // (a CONNECT still running its middleware and connection handlers, events
 // that arrived first) have run, and refuses tasks queued after it. With
 // closeConn it then closes the connection.
-func (c *client) finish(reason string, err error, closeConn bool) {
+func (c *client) finish(reason string, err error, closeConn bool) <-chan struct{} {
+	done := make(chan struct{})
 	c.mu.Lock()
 	c.closed = true
 	if c.timer != nil {
@@ -199,6 +201,7 @@ func (c *client) finish(reason string, err error, closeConn bool) {
 		if closeConn {
 			c.conn.Close()
 		}
+		close(done)
 	})
 	start := !c.running
 	c.running = true
@@ -206,6 +209,7 @@ func (c *client) finish(reason string, err error, closeConn bool) {
 	if start {
 		go c.drain()
 	}
+	return done
 }
 
 func (c *client) socketFor(nsp string) *Socket {
@@ -385,6 +389,7 @@ func (c *client) closeAll(reason string, err error) {
 func (c *client) onEngineClose(reason string, err error) {
 	c.cancel() // middleware waiting on the client gives up now
 	c.finish(reason, err, false)
+	c.srv.track(c, false)
 }
 
 // encodePacket turns p into the Engine.IO messages that carry it: the text

@@ -61,11 +61,22 @@ type Server struct {
 	parents []*ParentNamespace
 	closed  bool
 	root    *Namespace
+	clients map[*client]struct{}
+}
+
+func (s *Server) track(c *client, open bool) {
+	s.mu.Lock()
+	if open {
+		s.clients[c] = struct{}{}
+	} else {
+		delete(s.clients, c)
+	}
+	s.mu.Unlock()
 }
 
 // NewServer returns a Server; opts may be nil.
 func NewServer(opts *Options) *Server {
-	s := &Server{opts: opts.withDefaults(), nsps: make(map[string]*Namespace)}
+	s := &Server{opts: opts.withDefaults(), nsps: make(map[string]*Namespace), clients: make(map[*client]struct{})}
 	s.engine = engineio.NewServer(engineHandler{s}, s.opts.Engine)
 	s.root = s.Of("/")
 	return s
@@ -181,19 +192,29 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		p.mu.Unlock()
 	}
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
 	s.mu.Unlock()
+	// Each client disconnects its sockets after the work it has queued (a
+	// CONNECT running its handlers), so every handler sees the reason.
 	var errs []error
-	for _, n := range nsps {
-		for _, sock := range n.Sockets() {
-			sock.onClose(ReasonServerShuttingDown, nil)
+	for _, c := range clients {
+		select {
+		case <-c.finish(ReasonServerShuttingDown, nil, false):
+		case <-ctx.Done():
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, n := range nsps {
 		if err := n.adapter.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.engine.Close(ctx); err != nil {
+	if err := s.engine.Close(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
