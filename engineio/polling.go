@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// upgradeNoopDelay is how long a GET that arrives during an upgrade waits
+// for the upgrade to complete before it is answered with a noop.
+const upgradeNoopDelay = 100 * time.Millisecond
+
 var (
 	errHeartbeatDirection = errors.New("engineio: invalid heartbeat direction")
 	errOverlap            = errors.New("engineio: overlapping polling requests")
@@ -46,13 +50,33 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.getActive = true
 	var batch []*Message
-	aborted := false
+	aborted, upgraded := false, false
+	// A GET that arrives after the probe is held up to upgradeNoopDelay
+	// (Node repeats its noop every 100 ms): the client's upgrade packet
+	// usually follows at once, after which polling requests are refused.
+	late := s.probed
+	var hold <-chan time.Time
 	for {
-		if s.transport != transportPolling || s.probed && s.state == stateOpen {
-			batch = []*Message{msgNoop}
+		if s.transport != transportPolling {
+			if late {
+				upgraded = true
+			} else {
+				batch = []*Message{msgNoop}
+			}
 			break
 		}
-		if len(s.queue) > 0 {
+		if s.probed && s.state == stateOpen {
+			if !late {
+				batch = []*Message{msgNoop}
+				break
+			}
+			if hold == nil {
+				t := time.NewTimer(upgradeNoopDelay)
+				defer t.Stop()
+				hold = t.C
+			}
+		}
+		if len(s.queue) > 0 && !s.probed {
 			batch = s.takeQueueLocked()
 			break
 		}
@@ -62,6 +86,8 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		select {
 		case <-s.pollWake:
+		case <-hold:
+			late = false
 		case <-r.Context().Done():
 			aborted = true
 		}
@@ -69,6 +95,13 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		if aborted {
 			break
 		}
+	}
+	if upgraded {
+		s.getActive = false
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		s.release()
+		return
 	}
 	if s.state == stateDraining && len(s.queue) == 0 {
 		s.state = stateClosed

@@ -632,13 +632,14 @@ func (s *Session) probeLoop(c *wsConn) {
 			return
 		}
 		p, err := c.decode(op, payload)
-		putBuf(payload)
+		isProbe := err == nil && p.Type == PacketPing && string(p.Data) == "probe"
+		putBuf(payload) // p.Data aliases it: only p.Type is used below
 		if err != nil {
 			fail()
 			return
 		}
 		switch {
-		case p.Type == PacketPing && string(p.Data) == "probe":
+		case isProbe:
 			if _, err := c.conn.Write(msgProbe3.wsFrame(c.v3)); err != nil {
 				fail()
 				return
