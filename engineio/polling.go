@@ -51,10 +51,12 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.getActive = true
 	var batch []*Message
 	aborted, upgraded := false, false
-	// A GET that arrives after the probe is held up to upgradeNoopDelay
-	// (Node repeats its noop every 100 ms): the client's upgrade packet
-	// usually follows at once, after which polling requests are refused.
-	late := s.probed
+	// A GET that arrives once the probe WebSocket is open is held up to
+	// upgradeNoopDelay (Node repeats its noop every 100 ms): the client's
+	// probe and upgrade packets usually follow at once, after which polling
+	// requests are refused. A GET already waiting when the probe arrives is
+	// the one the client waits for before upgrading: it gets its noop at once.
+	late := s.probe != nil
 	var hold <-chan time.Time
 	for {
 		if s.transport != transportPolling {
