@@ -28,6 +28,8 @@ vet:
 # A longer fuzz run of every parser (FUZZTIME per target, default 60s).
 FUZZTIME ?= 60s
 fuzz:
-	@for f in $$($(GO) test -list 'Fuzz.*' ./engineio | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./engineio || exit 1; \
+	@for pkg in ./engineio ./socketio; do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
 	done
