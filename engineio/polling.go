@@ -26,29 +26,10 @@ var (
 // servePoll answers a polling GET: it waits until something is queued (or
 // the session ends) and writes the whole queue as one payload.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
-	if !s.checkExpired() {
-		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+	if !s.admit(w, true) {
 		return
 	}
 	s.mu.Lock()
-	switch {
-	case s.state == stateClosed:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
-		return
-	case s.transport != transportPolling:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
-		return
-	case s.getActive:
-		// Node closes the session on overlapping GETs; the held GET gets the
-		// close packet and this one an error.
-		s.mu.Unlock()
-		s.closeWith(ReasonTransportError, errOverlap, false)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
-		return
-	}
-	s.getActive = true
 	var batch []*Message
 	aborted, upgraded := false, false
 	// A GET that arrives once the probe WebSocket is open is held up to
@@ -140,6 +121,43 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.release()
 }
 
+// admit checks a polling request (GET when get, else POST) against the
+// session's state and marks it active, or answers it with Node's error.
+// A second request of the same kind while one is active closes the session,
+// as Node does: the held GET gets the close packet, this one an error. A
+// draining session still serves the GET that collects its queue.
+func (s *Session) admit(w http.ResponseWriter, get bool) bool {
+	if !s.checkExpired() {
+		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+		return false
+	}
+	s.mu.Lock()
+	active := &s.postActive
+	gone := s.state != stateOpen
+	if get {
+		active = &s.getActive
+		gone = s.state == stateClosed
+	}
+	switch {
+	case gone:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+		return false
+	case s.transport != transportPolling:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return false
+	case *active:
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportError, errOverlap, false)
+		writeError(w, http.StatusBadRequest, codeBadRequest, "")
+		return false
+	}
+	*active = true
+	s.mu.Unlock()
+	return true
+}
+
 // encodeBatch builds a polling payload. Protocol 3 clients that accept
 // binary get the XHR2 binary form when the batch holds binary packets.
 func (s *Session) encodeBatch(batch []*Message, r *http.Request) ([]byte, string) {
@@ -168,28 +186,9 @@ func (s *Session) encodeBatch(batch []*Message, r *http.Request) ([]byte, string
 // servePost reads a polling POST and hands its packets to the application
 // before answering, so that the next GET carries every reply.
 func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
-	if !s.checkExpired() {
-		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
+	if !s.admit(w, false) {
 		return
 	}
-	s.mu.Lock()
-	switch {
-	case s.state != stateOpen:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeUnknownSID, "")
-		return
-	case s.transport != transportPolling:
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
-		return
-	case s.postActive:
-		s.mu.Unlock()
-		s.closeWith(ReasonTransportError, errOverlap, false)
-		writeError(w, http.StatusBadRequest, codeBadRequest, "")
-		return
-	}
-	s.postActive = true
-	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
