@@ -875,8 +875,7 @@ func runReport(file, mdFile, command string) error {
 	}
 
 	var m strings.Builder
-	m.WriteString("# Benchmarks\n\n")
-	m.WriteString("## Memory per idle WebSocket session (Engine.IO)\n\n")
+	m.WriteString(idleHeading + "\n\n")
 	fmt.Fprintf(&m, "Measured %s. Server RSS (VmRSS from /proc/PID/status) growth divided by the number of sessions, ", time.Now().UTC().Format("2006-01-02"))
 	m.WriteString("KB = 1024 bytes, medians across rounds; both servers in one run, interleaved (herald, node, herald, node, ...), ")
 	m.WriteString("each round a fresh server process.\n\n")
@@ -908,7 +907,32 @@ func runReport(file, mdFile, command string) error {
 	m.WriteString("No garbage collection is forced in either server. Goroutines and Go heap/stack figures come from the Herald bench server's `/debug/stats` (runtime.NumGoroutine, runtime.MemStats).\n\n")
 	m.WriteString("### Machine\n\n")
 	m.WriteString(machine())
-	return os.WriteFile(mdFile, []byte(m.String()), 0o644)
+	return os.WriteFile(mdFile, []byte(spliceSection(mdFile, m.String())), 0o644)
+}
+
+const idleHeading = "## Memory per idle WebSocket session (Engine.IO)"
+
+// spliceSection replaces this report's section of the Markdown file (from
+// its heading to the next "## " heading) and keeps the other sections.
+func spliceSection(mdFile, section string) string {
+	old, err := os.ReadFile(mdFile)
+	doc := string(old)
+	if err != nil || !strings.HasPrefix(doc, "# ") {
+		return "# Benchmarks\n\n" + section
+	}
+	start := strings.Index(doc, idleHeading)
+	if start < 0 {
+		return strings.TrimRight(doc, "\n") + "\n\n" + section
+	}
+	end := len(doc)
+	if i := strings.Index(doc[start+len(idleHeading):], "\n## "); i >= 0 {
+		end = start + len(idleHeading) + i + 1
+	}
+	rest := doc[end:]
+	if rest != "" {
+		section = strings.TrimRight(section, "\n") + "\n\n"
+	}
+	return doc[:start] + section + rest
 }
 
 func nodePkgVersion(pkg string) string {
