@@ -10,9 +10,10 @@ import (
 // is encoded on first use and cached, so a broadcast encodes once and hands the
 // same bytes to every recipient. A Message is safe for concurrent use.
 type Message struct {
-	typ    PacketType
-	binary bool
-	data   []byte
+	typ        PacketType
+	binary     bool
+	noCompress bool
+	data       []byte
 
 	// Cached encodings, built on first use.
 	frame   atomic.Pointer[[]byte] // WebSocket frame; protocol 4 binary, or text for both
@@ -54,6 +55,14 @@ var (
 	msgNoop   = newControl(PacketNoop, "")
 	msgProbe3 = newControl(PacketPong, "probe")
 )
+
+// WithoutCompression marks m to be sent uncompressed even when
+// permessage-deflate is on (Socket.IO's compress(false)). Call it before
+// sending m; it returns m.
+func (m *Message) WithoutCompression() *Message {
+	m.noCompress = true
+	return m
+}
 
 // Binary reports whether m carries raw bytes.
 func (m *Message) Binary() bool { return m.binary }

@@ -634,6 +634,15 @@ func TestPerMessageDeflate(t *testing.T) {
 	if m := ts.rec.nextMsg(t); m.data != "zipped" {
 		t.Fatalf("compressed message = %q", m.data)
 	}
+	if f := c.read(t); string(f.payload) != "4zipped" { // the echo, under the threshold
+		t.Fatalf("echo = %q", f.payload)
+	}
+	// A message marked WithoutCompression goes as it is.
+	s := ts.rec.nextOpen(t)
+	_ = s.Send(engineio.NewTextMessage([]byte(msg[1:])).WithoutCompression())
+	if f := c.read(t); f.compressed || string(f.payload) != msg {
+		t.Fatalf("uncompressed send: compressed=%v %q", f.compressed, f.payload)
+	}
 }
 
 func TestServerClose(t *testing.T) {

@@ -535,7 +535,7 @@ func (s *Session) flush(c *wsConn) {
 		s.mu.Unlock()
 		bufs := (*bp)[:0]
 		for _, m := range batch {
-			if c.deflate > 0 && len(m.data) >= c.deflate && m.typ == PacketMessage {
+			if c.deflate > 0 && len(m.data) >= c.deflate && m.typ == PacketMessage && !m.noCompress {
 				bufs = append(bufs, cached(m.deflated(c.v3), func() []byte { return deflateFrame(m, c.v3) }))
 			} else {
 				bufs = append(bufs, m.wsFrame(c.v3))

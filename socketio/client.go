@@ -401,5 +401,10 @@ func encodePacket(p *Packet, noCompress bool) []*engineio.Message {
 	for _, a := range p.Attachments {
 		msgs = append(msgs, engineio.NewBinaryMessage(a))
 	}
+	if noCompress {
+		for _, m := range msgs {
+			m.WithoutCompression()
+		}
+	}
 	return msgs
 }
