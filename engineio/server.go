@@ -46,6 +46,7 @@ type Server struct {
 	timers  sync.Once
 	poll    atomic.Pointer[poller]
 	polling sync.Once
+	stopped sync.Once
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -117,6 +118,8 @@ func (srv *Server) Count() int {
 // shutting down" (flushing what is queued to each, and a close packet where
 // the transport allows) and waits until they are gone or ctx is done. When
 // ctx ends first, the remaining connections are cut and ctx's error returned.
+// A polling session with no GET waiting is kept up to PingTimeout for its
+// client to collect the close packet. Calling Close again waits again.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closed = true
@@ -127,8 +130,8 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Unlock()
 	for _, s := range all {
 		s.closeWith(ReasonServerShutdown, nil, true)
-		if s.clientClosed() {
-			s.abort() // no GET is coming for a session its client closed
+		if s.noGETComing() {
+			s.abort()
 		}
 	}
 	done := make(chan struct{})
@@ -143,14 +146,16 @@ func (srv *Server) Close(ctx context.Context) error {
 		}
 		<-done
 	}
-	srv.timers.Do(func() {})
-	if srv.sched != nil {
-		srv.sched.stop()
-	}
-	srv.polling.Do(func() {})
-	if p := srv.poll.Load(); p != nil {
-		p.stop()
-	}
+	srv.stopped.Do(func() {
+		srv.timers.Do(func() {})
+		if srv.sched != nil {
+			srv.sched.stop()
+		}
+		srv.polling.Do(func() {})
+		if p := srv.poll.Load(); p != nil {
+			p.stop()
+		}
+	})
 	return err
 }
 

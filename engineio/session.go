@@ -68,6 +68,7 @@ type Session struct {
 	readerFlushes bool // the WebSocket reader flushes after its dispatch
 	probe         *wsConn
 	probed        bool // the probe ping arrived; pending GETs get noop
+	pausedAtClose bool // closed while the client paused polling for an upgrade
 	timerKind     uint8
 	timerAt       int64 // unix nanoseconds
 	timerGen      uint64
@@ -400,7 +401,11 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 	s.reason, s.closeErr = reason, err
 	s.timerGen++ // cancel heartbeats
 	probe := s.probe
+	// A client that answered the probe has paused polling until its
+	// upgrade completes: Server.Close does not wait for its GET.
+	s.pausedAtClose = s.probed && !s.getActive
 	s.probe = nil
+	s.probed = false // a held GET now gets the close packet, not a noop
 	ws := s.ws
 	drain := false
 	switch {
@@ -461,12 +466,13 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 	}
 }
 
-// clientClosed reports whether the session is draining after its client's
-// close packet.
-func (s *Session) clientClosed() bool {
+// noGETComing reports whether the session is draining for a GET that no
+// live client will send: its client sent the close packet, or had paused
+// polling for an upgrade when the session closed.
+func (s *Session) noGETComing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateDraining && s.reason == ReasonTransportClose
+	return s.state == stateDraining && (s.reason == ReasonTransportClose || s.pausedAtClose)
 }
 
 // abort cuts whatever connection remains and forgets the session.
@@ -475,6 +481,12 @@ func (s *Session) abort() {
 	s.mu.Lock()
 	s.state = stateClosed
 	ws, probe := s.ws, s.probe
+	if s.getActive {
+		select {
+		case s.pollWake <- struct{}{}: // the held GET answers and lets go
+		default:
+		}
+	}
 	s.mu.Unlock()
 	if ws != nil {
 		ws.close()
