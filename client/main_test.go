@@ -42,6 +42,8 @@ func leakedGoroutines() string {
 	var leaks []string
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
 		if strings.Contains(g, "herald/client.(*EngineConn)") ||
+			strings.Contains(g, "herald/client.(*Manager)") ||
+			strings.Contains(g, "herald/socketio.") ||
 			strings.Contains(g, "net/http.(*persistConn)") ||
 			strings.Contains(g, "herald/engineio.") {
 			leaks = append(leaks, g)
