@@ -29,6 +29,7 @@ type engineHandler struct{ srv *Server }
 
 func (h engineHandler) OnOpen(es *engineio.Session) {
 	c := &client{srv: h.srv, conn: es, sockets: make(map[string]*Socket)}
+	c.waiting.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if es.Protocol() == 3 {
 		c.protocol = 4
@@ -89,9 +90,6 @@ const maxPendingTasks = 256
 
 func (c *client) run(task func()) {
 	c.mu.Lock()
-	if c.waiting.L == nil {
-		c.waiting.L = &c.mu
-	}
 	for len(c.tasks) >= maxPendingTasks && !c.closed {
 		c.waiting.Wait()
 	}
@@ -120,9 +118,7 @@ func (c *client) drain() {
 		task := c.tasks[0]
 		c.tasks[0] = nil
 		c.tasks = c.tasks[1:]
-		if c.waiting.L != nil {
-			c.waiting.Signal()
-		}
+		c.waiting.Signal()
 		c.mu.Unlock()
 		task()
 	}
@@ -193,9 +189,7 @@ func (c *client) finish(reason string, err error, closeConn bool) <-chan struct{
 		c.timer.Stop()
 		c.timer = nil
 	}
-	if c.waiting.L != nil {
-		c.waiting.Broadcast()
-	}
+	c.waiting.Broadcast()
 	c.tasks = append(c.tasks, func() {
 		c.closeAll(reason, err)
 		if closeConn {
