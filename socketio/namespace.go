@@ -105,7 +105,11 @@ func (n *Namespace) remove(s *Socket) {
 	if n.sockets[s.id] == s {
 		delete(n.sockets, s.id)
 	}
+	empty := len(n.sockets) == 0
 	n.mu.Unlock()
+	if empty && n.parent != nil && n.server.opts.CleanupEmptyChildNamespaces {
+		n.parent.removeIfEmpty(n)
+	}
 }
 
 func (n *Namespace) nextID() int64 { return n.ids.Add(1) - 1 }
@@ -171,6 +175,24 @@ func (p *ParentNamespace) child(name string) *Namespace {
 	n := newNamespace(p.server, name, p)
 	p.children[name] = n
 	return n
+}
+
+// removeIfEmpty forgets child n if it still has no socket, and closes its
+// adapter. A connection that looks the name up later gets a new namespace.
+func (p *ParentNamespace) removeIfEmpty(n *Namespace) {
+	p.mu.Lock()
+	n.mu.RLock()
+	empty := len(n.sockets) == 0
+	n.mu.RUnlock()
+	if !empty || p.children[n.name] != n {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.children, n.name)
+	p.mu.Unlock()
+	if err := n.adapter.Close(context.Background()); err != nil {
+		n.server.opts.Logger.Warn("socketio: closing the adapter of an empty namespace", "nsp", n.name, "err", err)
+	}
 }
 
 // Children returns the namespaces created so far.

@@ -26,6 +26,11 @@ type Options struct {
 	// Adapter makes the adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	Adapter func(nsp *Namespace) Adapter
+	// CleanupEmptyChildNamespaces removes a namespace created by a
+	// ParentNamespace (OfFunc, OfRegexp) when its last socket leaves, and
+	// closes its adapter (Node's cleanupEmptyChildNamespaces). False keeps
+	// them, as Node does by default.
+	CleanupEmptyChildNamespaces bool
 	// Logger receives diagnostics. Nil means slog.Default().
 	Logger *slog.Logger
 }

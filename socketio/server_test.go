@@ -642,3 +642,36 @@ func TestManyConnectionsNoLeak(t *testing.T) {
 	}
 	// TestMain checks that no goroutine outlives the server.
 }
+
+func TestCleanupEmptyChildNamespaces(t *testing.T) {
+	for _, cleanup := range []bool{false, true} {
+		t.Run(map[bool]string{false: "kept", true: "cleaned"}[cleanup], func(t *testing.T) {
+			gone := make(chan struct{}, 1)
+			var parent *socketio.ParentNamespace
+			_, url := newServer(t, &socketio.Options{CleanupEmptyChildNamespaces: cleanup}, func(io *socketio.Server) {
+				parent = io.OfRegexp(regexp.MustCompile(`^/room-\d+$`))
+				parent.OnConnection(func(s *socketio.Socket) {
+					s.OnDisconnect(func(*socketio.Socket, string) { gone <- struct{}{} })
+				})
+			})
+			r := dialRaw(t, url, 4, "websocket")
+			r.connect(t, "/room-1", "")
+			if n := len(parent.Children()); n != 1 {
+				t.Fatalf("%d children", n)
+			}
+			r.send(t, "1/room-1,")
+			recv(t, gone)
+			want := 1
+			if cleanup {
+				want = 0
+			}
+			if n := len(parent.Children()); n != want {
+				t.Fatalf("%d children after the last socket left, want %d", n, want)
+			}
+			r.connect(t, "/room-1", "") // a new namespace when it was cleaned
+			if n := len(parent.Children()); n != 1 {
+				t.Fatalf("%d children after reconnecting", n)
+			}
+		})
+	}
+}
