@@ -290,7 +290,7 @@ func (a *MemoryAdapter) selectSockets(opts BroadcastOptions) []*Socket {
 // Broadcast implements Adapter. The packet is encoded once; every
 // recipient is handed the same bytes.
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
-	enc := encodePacket(p, opts.Flags.NoCompress)
+	enc := a.nsp.server.encode(p, opts.Flags.NoCompress)
 	for _, s := range a.selectSockets(opts) {
 		s.deliver(p, enc, opts.Flags.Volatile)
 	}
@@ -299,7 +299,7 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 
 // BroadcastWithAck implements Adapter.
 func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, opts BroadcastOptions, expect func(int), onAck func(Args)) error {
-	enc := encodePacket(p, opts.Flags.NoCompress)
+	enc := a.nsp.server.encode(p, opts.Flags.NoCompress)
 	targets := a.selectSockets(opts)
 	expect(len(targets))
 	for _, s := range targets {

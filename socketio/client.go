@@ -28,7 +28,7 @@ const (
 type engineHandler struct{ srv *Server }
 
 func (h engineHandler) OnOpen(es *engineio.Session) {
-	c := &client{srv: h.srv, conn: es, sockets: make(map[string]*Socket)}
+	c := &client{srv: h.srv, conn: es, sockets: make(map[string]*Socket), decoder: h.srv.opts.Parser.NewDecoder()}
 	c.waiting.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if es.Protocol() == 3 {
@@ -76,8 +76,7 @@ type client struct {
 	mu      sync.Mutex
 	sockets map[string]*Socket // by namespace
 	timer   *time.Timer        // connect timeout, until a first namespace joins
-	pending *Packet            // binary packet waiting for attachments
-	filled  int
+	decoder Decoder            // used by the engine's reader only
 	closed  bool
 	tasks   []func()
 	running bool
@@ -134,41 +133,13 @@ func (c *client) connectTimeout() {
 }
 
 func (c *client) onMessage(data []byte, binary bool) {
-	c.mu.Lock()
-	if p := c.pending; p != nil {
-		if !binary {
-			c.mu.Unlock()
-			c.fail(invalid("text packet while %d attachments are due", len(p.Attachments)-c.filled))
-			return
-		}
-		p.Attachments[c.filled] = append([]byte(nil), data...)
-		c.filled++
-		if c.filled < len(p.Attachments) {
-			c.mu.Unlock()
-			return
-		}
-		c.pending = nil
-		c.mu.Unlock()
-		c.dispatch(p)
-		return
-	}
-	c.mu.Unlock()
-	if binary {
-		c.fail(invalid("unexpected binary message"))
-		return
-	}
-	p, err := Decode(append([]byte(nil), data...))
-	if err != nil {
+	p, err := c.decoder.Add(data, binary)
+	switch {
+	case err != nil:
 		c.fail(err)
-		return
+	case p != nil:
+		c.dispatch(p)
 	}
-	if len(p.Attachments) > 0 {
-		c.mu.Lock()
-		c.pending, c.filled = p, 0
-		c.mu.Unlock()
-		return
-	}
-	c.dispatch(p)
 }
 
 // fail closes the connection after a protocol violation.
@@ -340,7 +311,7 @@ func (c *client) connectErrorData(err error) json.RawMessage {
 
 // send writes one packet to this client.
 func (c *client) send(p *Packet) {
-	c.write(encodePacket(p, false), false)
+	c.write(c.srv.encode(p, false), false)
 }
 
 func (c *client) write(msgs []*engineio.Message, volatile bool) bool {
@@ -386,15 +357,10 @@ func (c *client) onEngineClose(reason string, err error) {
 	c.srv.track(c, false)
 }
 
-// encodePacket turns p into the Engine.IO messages that carry it: the text
-// packet, then one binary message per attachment. The result is shared by
-// every recipient of a broadcast.
-func encodePacket(p *Packet, noCompress bool) []*engineio.Message {
-	msgs := make([]*engineio.Message, 1, 1+len(p.Attachments))
-	msgs[0] = engineio.NewTextMessage(AppendText(make([]byte, 0, 8+len(p.Namespace)+len(p.Data)), p))
-	for _, a := range p.Attachments {
-		msgs = append(msgs, engineio.NewBinaryMessage(a))
-	}
+// encode turns p into the Engine.IO messages that carry it, with the
+// server's parser. The result is shared by every recipient of a broadcast.
+func (s *Server) encode(p *Packet, noCompress bool) []*engineio.Message {
+	msgs := s.opts.Parser.Encode(p)
 	if noCompress {
 		for _, m := range msgs {
 			m.WithoutCompression()

@@ -26,6 +26,9 @@ type Options struct {
 	// Adapter makes the adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	Adapter func(nsp *Namespace) Adapter
+	// Parser encodes and decodes packets; every client must use the same.
+	// Nil means JSONParser; MsgpackParser matches socket.io-msgpack-parser.
+	Parser Parser
 	// CleanupEmptyChildNamespaces removes a namespace created by a
 	// ParentNamespace (OfFunc, OfRegexp) when its last socket leaves, and
 	// closes its adapter (Node's cleanupEmptyChildNamespaces). False keeps
@@ -48,6 +51,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Parser == nil {
+		c.Parser = JSONParser
 	}
 	return c
 }

@@ -318,7 +318,7 @@ func (s *Socket) emit(event string, args []any, id int64, volatile, noCompress b
 		return err
 	}
 	p.ID = id
-	s.deliver(p, encodePacket(p, noCompress), volatile)
+	s.deliver(p, s.nsp.server.encode(p, noCompress), volatile)
 	return nil
 }
 
@@ -412,7 +412,7 @@ func (s *Socket) ackFunc(id int64) Ack {
 		if !s.connected.Load() {
 			return ErrDisconnected
 		}
-		s.client.write(encodePacket(p, false), false)
+		s.client.write(s.nsp.server.encode(p, false), false)
 		return nil
 	}
 }
