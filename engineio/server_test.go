@@ -718,3 +718,28 @@ func TestManySessionsNoLeak(t *testing.T) {
 	}
 	waitFor(t, func() bool { return ts.eio.Count() == 0 })
 }
+
+func TestAbortedPollClosesSession(t *testing.T) {
+	ts := newServer(t, nil, nil)
+	sid := ts.handshake(t, 4, "")
+	s := ts.rec.nextOpen(t)
+	ctx, cancel := contextWithTimeout()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.url(pollQuery(4, sid)), nil)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, func() bool { return engineio.PollPending(s) })
+	cancel() // the client goes away while its GET is held
+	<-errc
+	if e := ts.rec.nextClose(t); e.reason != engineio.ReasonTransportError {
+		t.Fatalf("reason %s, want transport error", e.reason)
+	}
+	if res := ts.poll(t, 4, sid); res.status != 400 {
+		t.Fatalf("GET after abort = %d", res.status)
+	}
+}
