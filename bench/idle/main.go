@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command idle measures the server memory held by idle Engine.IO WebSocket
 // sessions: it starts the server under test (or watches a running one by
 // PID), reads its resident set size (VmRSS in /proc/PID/status) before and
