@@ -56,6 +56,9 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	if r := b.nsp.rec; r != nil {
+		p = r.record(p, b.opts)
+	}
 	return b.nsp.adapter.Broadcast(p, b.opts)
 }
 

@@ -251,7 +251,26 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	s := newSocket(nsp, c, auth, query)
+	var saved *savedSession
+	var missed []*Packet
+	if nsp.rec != nil && c.protocol == 5 {
+		var creds struct {
+			PID    string `json:"pid"`
+			Offset string `json:"offset"`
+		}
+		_ = json.Unmarshal(auth, &creds)
+		if sv, pkts, ok := nsp.rec.restore(creds.PID, creds.Offset); ok {
+			saved, missed = sv, pkts
+			s.id, s.pid, s.recovered = sv.sid, sv.pid, true
+			s.SetData(sv.data)
+		} else {
+			s.pid = newPrivateID()
+		}
+	}
 	mws, handlers := nsp.chain()
+	if saved != nil && !nsp.rec.opts.RunMiddlewares {
+		mws = nil
+	}
 	for _, mw := range mws {
 		if err := mw(c.ctx, s); err != nil {
 			c.send(&Packet{Type: PacketConnectError, Namespace: name, ID: NoAck, Data: c.connectErrorData(err)})
@@ -270,12 +289,21 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	}
 	c.mu.Unlock()
 	nsp.add(s)
+	if saved != nil {
+		nsp.adapter.AddAll(s.id, saved.rooms)
+	}
 	s.connected.Store(true)
+	// Missed events go first: the client buffers them until the CONNECT
+	// reply, as with Node.
+	for _, p := range missed {
+		c.send(p)
+	}
 	reply := &Packet{Type: PacketConnect, Namespace: name, ID: NoAck}
 	if c.protocol == 5 {
 		reply.Data, _ = json.Marshal(struct {
 			SID string `json:"sid"`
-		}{string(s.id)})
+			PID string `json:"pid,omitempty"`
+		}{string(s.id), s.pid})
 	}
 	c.send(reply)
 	for _, fn := range handlers {

@@ -22,6 +22,8 @@ type Namespace struct {
 	// adapter is set once at creation.
 	adapter Adapter
 	ids     atomic.Int64 // acknowledgement ids, shared by all sockets (as Node)
+	rec     *recovery    // nil unless Options.ConnectionStateRecovery
+	recOnce sync.Once
 
 	mu          sync.RWMutex
 	sockets     map[SocketID]*Socket
@@ -32,6 +34,9 @@ type Namespace struct {
 func newNamespace(s *Server, name string, parent *ParentNamespace) *Namespace {
 	n := &Namespace{name: name, server: s, parent: parent, sockets: make(map[SocketID]*Socket)}
 	n.adapter = s.opts.Adapter(n)
+	if o := s.opts.ConnectionStateRecovery; o != nil && name != "" {
+		n.rec = newRecovery(o)
+	}
 	return n
 }
 
@@ -177,6 +182,12 @@ func (p *ParentNamespace) child(name string) *Namespace {
 	return n
 }
 
+func (n *Namespace) closeRecovery() {
+	if n.rec != nil {
+		n.recOnce.Do(n.rec.close)
+	}
+}
+
 // removeIfEmpty forgets child n if it still has no socket, and closes its
 // adapter. A connection that looks the name up later gets a new namespace.
 func (p *ParentNamespace) removeIfEmpty(n *Namespace) {
@@ -190,6 +201,7 @@ func (p *ParentNamespace) removeIfEmpty(n *Namespace) {
 	}
 	delete(p.children, n.name)
 	p.mu.Unlock()
+	n.closeRecovery()
 	if err := n.adapter.Close(context.Background()); err != nil {
 		n.server.opts.Logger.Warn("socketio: closing the adapter of an empty namespace", "nsp", n.name, "err", err)
 	}

@@ -26,6 +26,10 @@ type Options struct {
 	// Adapter makes the adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	Adapter func(nsp *Namespace) Adapter
+	// ConnectionStateRecovery, when set, lets clients that lose their
+	// connection recover their socket and missed events. Nil turns it off,
+	// as in Node.
+	ConnectionStateRecovery *RecoveryOptions
 	// Parser encodes and decodes packets; every client must use the same.
 	// Nil means JSONParser; MsgpackParser matches socket.io-msgpack-parser.
 	Parser Parser
@@ -54,6 +58,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Parser == nil {
 		c.Parser = JSONParser
+	}
+	if c.ConnectionStateRecovery != nil {
+		c.ConnectionStateRecovery = c.ConnectionStateRecovery.withDefaults()
 	}
 	return c
 }
@@ -224,6 +231,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if err := n.adapter.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		n.closeRecovery()
 	}
 	if err := s.engine.Close(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 		errs = append(errs, err)

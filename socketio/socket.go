@@ -56,6 +56,8 @@ type Socket struct {
 	client    *client
 	auth      json.RawMessage
 	nspQuery  url.Values // protocol 4: the query string of the CONNECT namespace
+	pid       string     // private id for connection state recovery
+	recovered bool
 	connected atomic.Bool
 
 	mu              sync.RWMutex
@@ -116,6 +118,11 @@ func (s *Socket) Handshake() *Handshake {
 		XDomain: eh.Header.Get("Origin") != "",
 	}
 }
+
+// Recovered reports whether the socket was restored by connection state
+// recovery (same id, rooms and data as before its connection dropped, and
+// the events it missed replayed).
+func (s *Socket) Recovered() bool { return s.recovered }
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.connected.Load() }
@@ -318,6 +325,9 @@ func (s *Socket) emit(event string, args []any, id int64, volatile, noCompress b
 		return err
 	}
 	p.ID = id
+	if r := s.nsp.rec; r != nil && !volatile {
+		p = r.record(p, BroadcastOptions{Rooms: []Room{Room(s.id)}})
+	}
 	s.deliver(p, s.nsp.server.encode(p, noCompress), volatile)
 	return nil
 }
@@ -490,6 +500,9 @@ func (s *Socket) onClose(reason string, _ error) {
 	s.mu.Unlock()
 	for _, fn := range before {
 		fn(s, reason)
+	}
+	if r := s.nsp.rec; r != nil && recoverable[reason] {
+		r.save(s, s.Rooms())
 	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)

@@ -1,0 +1,128 @@
+package socketio_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldio/herald/socketio"
+)
+
+// lastString returns the last element of an event frame's array, the
+// recovery offset.
+func lastString(t testing.TB, frame, prefix string) string {
+	t.Helper()
+	var arr []json.RawMessage
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(frame, prefix)), &arr); err != nil || len(arr) == 0 {
+		t.Fatalf("frame %q: %v", frame, err)
+	}
+	var s string
+	if err := json.Unmarshal(arr[len(arr)-1], &s); err != nil {
+		t.Fatalf("frame %q has no offset", frame)
+	}
+	return s
+}
+
+func TestConnectionStateRecovery(t *testing.T) {
+	sockets := make(chan *socketio.Socket, 4)
+	gone := make(chan string, 4)
+	io, url := newServer(t, &socketio.Options{
+		ConnectionStateRecovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: time.Minute},
+	}, func(io *socketio.Server) {
+		io.Use(func(_ context.Context, s *socketio.Socket) error {
+			s.SetData("from middleware")
+			return nil
+		})
+		io.OnConnection(func(s *socketio.Socket) {
+			if !s.Recovered() {
+				s.Join("room")
+			}
+			s.OnDisconnect(func(_ *socketio.Socket, reason string) { gone <- reason })
+			sockets <- s
+		})
+	})
+	r := dialRaw(t, url, 4, "websocket")
+	r.send(t, "0")
+	reply := r.expectPrefix(t, `0{"sid":"`)
+	var ids struct{ SID, PID string }
+	_ = json.Unmarshal([]byte(reply[1:]), &ids)
+	if ids.PID == "" {
+		t.Fatalf("no pid in %q", reply)
+	}
+	s := recv(t, sockets)
+
+	_ = io.Emit("tick", 1)
+	offset := lastString(t, r.expectPrefix(t, `2["tick",1,`), "2")
+	// Acknowledged and volatile events carry no offset and are not replayed.
+	go func() { _, _ = s.Timeout(time.Second).EmitWithAck(context.Background(), "ask") }()
+	if f := r.expectPrefix(t, "2"); strings.Count(f, ",") != 0 {
+		t.Fatalf("ack event with an offset: %q", f)
+	}
+	_ = s.Volatile().Emit("v")
+	r.expect(t, `2["v"]`)
+
+	_ = r.conn.Close() // the transport drops
+	if reason := recv(t, gone); reason != socketio.ReasonTransportClose {
+		t.Fatalf("reason %q", reason)
+	}
+	if n, _ := socketio.RecoveryState(io.Of("/")); n != 1 {
+		t.Fatalf("%d saved sessions", n)
+	}
+	_ = io.To("room").Emit("tick", 2)
+	_ = io.Except("room").Emit("tick", 99) // not for it
+	_ = io.Emit("tick", 3)
+
+	r2 := dialRaw(t, url, 4, "websocket")
+	r2.send(t, `0{"pid":"`+ids.PID+`","offset":"`+offset+`"}`)
+	r2.expectPrefix(t, `2["tick",2,`)
+	r2.expectPrefix(t, `2["tick",3,`)
+	r2.expect(t, `0{"sid":"`+ids.SID+`","pid":"`+ids.PID+`"}`)
+	s2 := recv(t, sockets)
+	if !s2.Recovered() || s2.ID() != s.ID() || s2.Data() != "from middleware" || !slices.Contains(s2.Rooms(), "room") {
+		t.Fatalf("recovered=%v id=%s data=%v rooms=%v", s2.Recovered(), s2.ID(), s2.Data(), s2.Rooms())
+	}
+	// The session is used up: the same pid again gets a fresh socket.
+	_ = r2.conn.Close()
+	recv(t, gone)
+	r3 := dialRaw(t, url, 4, "websocket")
+	r3.send(t, `0{"pid":"unknown","offset":"1"}`)
+	r3.expectPrefix(t, `0{"sid":"`)
+	if s3 := recv(t, sockets); s3.Recovered() || s3.ID() == s.ID() {
+		t.Fatalf("unknown pid recovered %v", s3.ID())
+	}
+}
+
+func TestRecoveryWindowAndBounds(t *testing.T) {
+	sockets := make(chan *socketio.Socket, 2)
+	io, url := newServer(t, &socketio.Options{
+		ConnectionStateRecovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: 50 * time.Millisecond, MaxPackets: 5},
+	}, func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) { sockets <- s })
+	})
+	r := dialRaw(t, url, 4, "websocket")
+	r.send(t, "0")
+	r.expectPrefix(t, `0{"sid":"`)
+	recv(t, sockets)
+	for i := range 20 {
+		_ = io.Emit("tick", i)
+	}
+	if _, n := socketio.RecoveryState(io.Of("/")); n > 5 {
+		t.Fatalf("%d packets kept, bound 5", n)
+	}
+	_ = r.conn.Close()
+	// Everything is released once the window has passed, with no traffic.
+	deadline := time.Now().Add(wait)
+	for {
+		sessions, packets := socketio.RecoveryState(io.Of("/"))
+		if sessions == 0 && packets == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d sessions, %d packets after the window", sessions, packets)
+		}
+		time.Sleep(5 * time.Millisecond) // state with no event to wait on
+	}
+}
