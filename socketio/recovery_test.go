@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -124,5 +125,80 @@ func TestRecoveryWindowAndBounds(t *testing.T) {
 			t.Fatalf("still %d sessions, %d packets after the window", sessions, packets)
 		}
 		time.Sleep(5 * time.Millisecond) // state with no event to wait on
+	}
+}
+
+// TestRecoveryMemoryBound: 1,000 sockets away for the whole window while
+// 10,000 events are broadcast. What recovery keeps is bounded by the packet
+// log (MaxPackets, MaxBytes) plus one small record per away socket, and all
+// of it is released when the window ends.
+func TestRecoveryMemoryBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 1,000 connections")
+	}
+	const (
+		away   = 1000
+		events = 10_000
+		window = 2 * time.Second
+	)
+	connected := make(chan struct{}, away)
+	left := make(chan struct{}, away)
+	io, url := newServer(t, &socketio.Options{
+		ConnectionStateRecovery: &socketio.RecoveryOptions{MaxDisconnectionDuration: window, MaxBytes: 4 << 20},
+	}, func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) {
+			s.OnDisconnect(func(*socketio.Socket, string) { left <- struct{}{} })
+			connected <- struct{}{}
+		})
+	})
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var clients []*raw
+	for range away {
+		r := dialRaw(t, url, 4, "websocket")
+		r.send(t, "0")
+		clients = append(clients, r)
+	}
+	for range away {
+		recv(t, connected)
+	}
+	for _, r := range clients {
+		_ = r.conn.Close()
+	}
+	for range away {
+		recv(t, left)
+	}
+	base := heap()
+	payload := strings.Repeat("x", 200)
+	for i := range events {
+		_ = io.Emit("tick", i, payload)
+	}
+	sessions, packets := socketio.RecoveryState(io.Of("/"))
+	held := heap() - min(base, heap())
+	// 4 MiB of log (MaxBytes) and a few hundred bytes per away socket.
+	const bound = 4<<20 + away*1024 + 2<<20
+	t.Logf("away sockets %d, logged packets %d, heap held %d KiB (bound %d KiB)", sessions, packets, held>>10, bound>>10)
+	if sessions != away {
+		t.Fatalf("%d sessions saved, want %d", sessions, away)
+	}
+	if held > bound {
+		t.Fatalf("recovery holds %d bytes, bound %d", held, bound)
+	}
+	deadline := time.Now().Add(window + wait)
+	for {
+		if s, p := socketio.RecoveryState(io.Of("/")); s == 0 && p == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("recovery state not released after the window")
+		}
+		time.Sleep(20 * time.Millisecond) // state with no event to wait on
+	}
+	if after := heap(); after > base+(1<<20) {
+		t.Fatalf("heap %d KiB after the window, %d KiB before the events", after>>10, base>>10)
 	}
 }
