@@ -29,6 +29,7 @@ type Namespace struct {
 	sockets     map[SocketID]*Socket
 	middlewares []Middleware
 	onConnect   []func(*Socket)
+	serverSide  map[string]ServerSideHandler
 }
 
 func newNamespace(s *Server, name string, parent *ParentNamespace) *Namespace {

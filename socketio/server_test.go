@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -673,5 +674,47 @@ func TestCleanupEmptyChildNamespaces(t *testing.T) {
 				t.Fatalf("%d children after reconnecting", n)
 			}
 		})
+	}
+}
+
+func TestServerSideEmit(t *testing.T) {
+	io, _ := newServer(t, nil, nil)
+	ctx := context.Background()
+	// A single server has no peers: nothing to send, no replies to wait for.
+	if err := io.ServerSideEmit(ctx, "hello", 1); err != nil {
+		t.Fatal(err)
+	}
+	if replies, err := io.ServerSideEmitWithAck(ctx, "hello", 1); err != nil || len(replies) != 0 {
+		t.Fatalf("with ack: %v, %v", replies, err)
+	}
+	for _, name := range []string{"connect", "connection", "new_namespace"} {
+		if err := io.ServerSideEmit(ctx, name); !errors.Is(err, socketio.ErrReservedEvent) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// What a cluster adapter does with an event from another server.
+	got := make(chan string, 1)
+	io.OnServerSideEvent("hello", func(args socketio.Args, ack socketio.Ack) {
+		n, _ := socketio.Arg[int](args, 0)
+		got <- strconv.Itoa(n)
+		_ = ack("pong", []byte{1})
+	})
+	p, _ := socketio.EventPacket("/", "hello", 41)
+	_, args, _ := p.Event()
+	var reply socketio.Args
+	if !io.Of("/").DispatchServerSideEvent("hello", args, func(a socketio.Args) { reply = a }) {
+		t.Fatal("no handler ran")
+	}
+	if n := recv(t, got); n != "41" {
+		t.Fatalf("handler got %s", n)
+	}
+	if s, _ := socketio.Arg[string](reply, 0); s != "pong" {
+		t.Fatalf("reply %v", reply)
+	}
+	if b, ok := reply.Bytes(1); !ok || !bytes.Equal(b, []byte{1}) {
+		t.Fatalf("binary reply %v", reply)
+	}
+	if io.Of("/").DispatchServerSideEvent("unknown", args, nil) {
+		t.Fatal("a handler ran for an unknown event")
 	}
 }
