@@ -18,6 +18,10 @@
 // cluster adapter to span servers. A broadcast is encoded once and the same
 // bytes reach every recipient.
 //
+// Options.ConnectionStateRecovery lets a client that lost its connection
+// get its socket back with the events it missed; Options.Parser selects the
+// wire format (JSONParser, or MsgpackParser for socket.io-msgpack-parser).
+//
 // Ordering and concurrency: each client's connects and events are handled
 // one at a time, in arrival order, on a goroutine that runs while there is
 // work; acknowledgements are resolved as they arrive, so a handler may wait
