@@ -106,15 +106,15 @@ func (p *poller) watch(c *wsConn) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if c.closedPoll {
+		return false
+	}
 	op := syscall.EPOLL_CTL_MOD
 	if c.pollID == 0 {
 		op = syscall.EPOLL_CTL_ADD
 		c.pollID = p.next
 		p.next++
 		p.conns[c.pollID] = c
-	}
-	if c.closedPoll {
-		return false
 	}
 	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(uint32(c.pollID)), Pad: int32(uint32(c.pollID >> 32))}
 	var cerr error
