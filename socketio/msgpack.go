@@ -530,3 +530,27 @@ func appendFloat(b []byte, f float64) []byte {
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
+
+// AppendMsgpack appends the JSON value data, whose binary placeholders
+// refer to atts, to b as one MessagePack value, binary as bin (the
+// notepack.io encoding). Cluster adapters use it to carry packet data in
+// their MessagePack messages.
+func AppendMsgpack(b, data []byte, atts [][]byte) ([]byte, error) {
+	return jsonToMsgpack(b, data, atts, 0)
+}
+
+// ReadMsgpack reads one MessagePack value from the start of b and returns
+// it as JSON whose bin values became placeholders into atts, with the bytes
+// that follow the value. An undefined value (notepack's d4 00 00) reads as
+// null. It is the inverse of AppendMsgpack.
+func ReadMsgpack(b []byte) (data []byte, atts [][]byte, rest []byte, err error) {
+	r := mpReader{b: b}
+	data, undef, err := r.json(nil, &atts, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if undef {
+		data = append(data[:0], "null"...)
+	}
+	return data, atts, r.b, nil
+}

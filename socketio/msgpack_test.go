@@ -123,3 +123,26 @@ func FuzzMsgpackDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendReadMsgpack(t *testing.T) {
+	data := []byte(`["hello",{"_placeholder":true,"num":0},{"a":1.5,"b":[true,null]}]`)
+	atts := [][]byte{{1, 2, 3}}
+	b, err := AppendMsgpack([]byte{0xff}, data, atts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ff93a568656c6c6fc403010203" + "82a161cb3ff8000000000000a16292c3c0"
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("AppendMsgpack = %s, want %s", got, want)
+	}
+	js, gotAtts, rest, err := ReadMsgpack(append(b[1:], 0x01))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(js) != string(data) || len(gotAtts) != 1 || !bytes.Equal(gotAtts[0], atts[0]) || !bytes.Equal(rest, []byte{0x01}) {
+		t.Fatalf("ReadMsgpack = %s %v rest %x", js, gotAtts, rest)
+	}
+	if _, _, _, err := ReadMsgpack([]byte{0x92, 0x01}); err == nil {
+		t.Fatal("truncated array: no error")
+	}
+}
