@@ -120,6 +120,11 @@ func (n *Namespace) remove(s *Socket) {
 
 func (n *Namespace) nextID() int64 { return n.ids.Add(1) - 1 }
 
+// NextAckID reserves an acknowledgement id in the namespace's sequence
+// (shared by all its sockets, as Node's nsp._ids). Cluster adapters use it
+// for broadcasts with acknowledgements that arrive from other servers.
+func (n *Namespace) NextAckID() int64 { return n.nextID() }
+
 func (n *Namespace) operator() BroadcastOperator { return BroadcastOperator{nsp: n} }
 
 // To selects rooms for a broadcast (their union).

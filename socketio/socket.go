@@ -479,6 +479,18 @@ func (s *Socket) Disconnect(close bool) {
 		return
 	}
 	if close {
+		// As Node's client._disconnect: each socket of the connection is
+		// told (DISCONNECT) before the connection closes, so clients see
+		// "io server disconnect", not "transport close".
+		s.client.mu.Lock()
+		socks := make([]*Socket, 0, len(s.client.sockets))
+		for _, x := range s.client.sockets {
+			socks = append(socks, x)
+		}
+		s.client.mu.Unlock()
+		for _, x := range socks {
+			s.client.send(&Packet{Type: PacketDisconnect, Namespace: x.nsp.name, ID: NoAck})
+		}
 		s.client.closeAll(ReasonForcedServerClose, nil)
 		s.client.conn.Close()
 		return
