@@ -23,6 +23,11 @@ func Handler() http.Handler {
 	if err != nil {
 		panic(err) // the embed pattern guarantees dist exists
 	}
+	return handler(root)
+}
+
+// handler serves the UI built into root (dist/'s content).
+func handler(root fs.FS) http.Handler {
 	files := http.FileServerFS(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
