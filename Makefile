@@ -1,16 +1,23 @@
 # The two commands of README.md: `make run` and `make test`.
 GO ?= go
-NPM_DIRS := $(wildcard test/interop bench/peers/node)
+# Every folder with a package-lock.json: the web UI and the Node packages
+# the black-box tests and benchmarks drive.
+NPM_DIRS := $(patsubst %/package-lock.json,%,$(wildcard web/package-lock.json test/*/package-lock.json test/*/*/package-lock.json bench/peers/*/package-lock.json))
 
-.PHONY: run test npm vet fuzz
+.PHONY: run test npm web vet fuzz
 
-# Runs what Herald can serve today: the conformance application on :3000.
-run:
-	$(GO) run ./test/conformance --addr :3000
+# Builds the web UI and runs the feed service on :8080 with the embedded
+# SQLite store in ./data.
+run: web
+	$(GO) run ./cmd/herald serve
 
-# Installs the Node packages the black-box tests drive, checks formatting
-# and vet, then runs every test with the race detector.
-test: npm vet
+# Builds the web UI into web/dist, which the herald binary embeds.
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Installs the Node packages the black-box tests drive, builds the UI,
+# checks formatting and vet, then runs every test with the race detector.
+test: npm web vet
 	$(GO) test -race -count=1 ./...
 
 npm:

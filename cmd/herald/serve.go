@@ -2,11 +2,104 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/heraldio/herald/feed/server"
 )
 
-// runServe is replaced by the feed service (issue 4).
+// runServe runs the feed service until ctx ends (SIGINT or SIGTERM), then
+// shuts it down gracefully. Each flag may also come from an environment
+// variable; a flag given on the command line wins.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":8080",
+		"address to listen on, host:port (env HERALD_ADDR)")
+	dataDir := fs.String("data-dir", "./data",
+		"folder for the SQLite database, the uploaded images and the generated JWT secret (env HERALD_DATA_DIR)")
+	database := fs.String("database", "",
+		"empty: SQLite in the data folder; postgres://user@host:5432/db: PostgreSQL (env HERALD_DATABASE)")
+	jwtSecret := fs.String("jwt-secret", "",
+		"secret signing the login tokens (HS256); empty: generate one and keep it in the data folder (env HERALD_JWT_SECRET)")
+	corsOrigin := fs.String("cors-origin", "",
+		"comma-separated origins allowed to connect to /socket.io/ from a browser, with credentials; empty: any origin, echoed (env HERALD_CORS_ORIGIN)")
+	logLevel := fs.String("log-level", "info",
+		"log level: debug, info, warn or error (env HERALD_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: herald serve [flags]
+
+Runs the feed service on one port: the REST API (/auth, /feed, /images), live
+events at /socket.io/, the web UI at /, and /healthz. Logs go to stderr; a
+line "listening addr=HOST:PORT" on stdout (and in the logs) tells where it
+listens. SIGINT or SIGTERM shuts it down gracefully.
+
+Flags (each also read from the environment variable named; a flag wins):
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err // flag.ErrHelp for --help: main exits 0
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var origins []string
+	for _, o := range strings.Split(*corsOrigin, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return server.Run(ctx, server.Config{
+		Addr:        *addr,
+		DataDir:     *dataDir,
+		DatabaseURL: *database,
+		JWTSecret:   *jwtSecret,
+		CORSOrigins: origins,
+		Logger:      logger,
+		// Whatever the log level, stdout tells where the service listens.
+		OnListening: func(addr string) { fmt.Fprintf(stdout, "listening addr=%s\n", addr) },
+	})
+}
+
+// envVars names the environment variable of each flag.
+var envVars = map[string]string{
+	"addr":        "HERALD_ADDR",
+	"data-dir":    "HERALD_DATA_DIR",
+	"database":    "HERALD_DATABASE",
+	"jwt-secret":  "HERALD_JWT_SECRET",
+	"cors-origin": "HERALD_CORS_ORIGIN",
+	"log-level":   "HERALD_LOG_LEVEL",
+}
+
+// applyEnv sets each flag not given on the command line from its
+// environment variable, if that is set. (Env values are not used as flag
+// defaults, so that --help never prints a secret.)
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, env := range envVars {
+		if given[name] {
+			continue
+		}
+		if v, ok := lookup(env); ok {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+	return nil
 }
