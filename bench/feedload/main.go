@@ -56,6 +56,7 @@ type config struct {
 	events          int
 	transport       string
 	jsonOut         bool
+	mdRow           string
 }
 
 // Result is what one run measured; --json prints it.
@@ -103,6 +104,7 @@ func main() {
 	flag.IntVar(&c.events, "events", 50, "posts created, one at a time, while the clients listen")
 	flag.StringVar(&c.transport, "transport", "websocket", "the clients' transport: websocket or polling")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	flag.StringVar(&c.mdRow, "md-row", "", "print the result as one Markdown table row whose first cell is this label")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -112,6 +114,12 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "feedload:", err)
 		os.Exit(1)
+	}
+	if c.mdRow != "" {
+		fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %d | %d × %d | %.2f | %.2f | %.2f | %d |\n",
+			c.mdRow, res.TotalItems, res.ListRPS, res.List.P50, res.List.P99, res.ListErrors,
+			res.Clients, res.Events, res.EventLatency.P50, res.EventLatency.P99, res.EventLatency.Max, res.EventsLost)
+		return
 	}
 	if c.jsonOut {
 		enc := json.NewEncoder(os.Stdout)
