@@ -210,6 +210,31 @@ func (a *MemoryAdapter) DelAll(id SocketID) {
 	}
 }
 
+// HasRoom reports whether room has local members, without copying them:
+// cluster adapters check it before decoding a message published to one
+// room.
+func (a *MemoryAdapter) HasRoom(room Room) bool {
+	sh := a.shard(room)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.rooms[room]) > 0
+}
+
+// Rooms returns every room with local members (Node's adapter.rooms keys),
+// for the cluster requests that list them.
+func (a *MemoryAdapter) Rooms() []Room {
+	var out []Room
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.RLock()
+		for r := range sh.rooms {
+			out = append(out, r)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
 // SocketRooms implements Adapter.
 func (a *MemoryAdapter) SocketRooms(id SocketID) []Room {
 	a.smu.RLock()

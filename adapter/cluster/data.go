@@ -192,4 +192,6 @@ func firstArg(args socketio.Args) (json.RawMessage, [][]byte) {
 	return v, nil
 }
 
-func millis(d time.Duration) int64 { return max(1, d.Milliseconds()) }
+// millis is d in whole milliseconds, rounded up: a deadline of Timeout(1s) taken a
+// moment later still travels as 1000, as Node sends it.
+func millis(d time.Duration) int64 { return max(1, (d + time.Millisecond - 1).Milliseconds()) }
