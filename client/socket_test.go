@@ -543,7 +543,7 @@ func TestSocketReconnect(t *testing.T) {
 		srv, base := newSIOServer(t, nil)
 		for _, name := range []string{"/", "/admin"} {
 			srv.Of(name).OnConnection(func(s *socketio.Socket) {
-				s.On("drop", func(s *socketio.Socket, _ socketio.Args, _ socketio.Ack) { s.Disconnect(true) })
+				s.On("drop", func(s *socketio.Socket, _ socketio.Args, _ socketio.Ack) { s.Conn().Close() })
 				s.On("which", func(s *socketio.Socket, _ socketio.Args, ack socketio.Ack) {
 					_ = ack(s.Namespace().Name())
 				})
@@ -598,7 +598,7 @@ func TestSocketReconnect(t *testing.T) {
 func TestSocketNoReconnection(t *testing.T) {
 	srv, base := newSIOServer(t, nil)
 	srv.OnConnection(func(s *socketio.Socket) {
-		s.On("drop", func(s *socketio.Socket, _ socketio.Args, _ socketio.Ack) { s.Disconnect(true) })
+		s.On("drop", func(s *socketio.Socket, _ socketio.Args, _ socketio.Ack) { s.Conn().Close() })
 	})
 	m := newManager(t, base, 4, modes[1], client.ManagerOptions{DisableReconnection: true})
 	s := m.Socket("/", nil)
@@ -804,5 +804,36 @@ func TestDial(t *testing.T) {
 	var ce *client.ConnectError
 	if _, err := client.Dial(testContext(t), base+"/closed", nil); !errors.As(err, &ce) || ce.Message != "no" {
 		t.Fatalf("Dial refused: %v", err)
+	}
+}
+
+// TestSocketServerDisconnectClose: Disconnect(true) on the server tells
+// every namespace of the connection first, as Node's client._disconnect,
+// so each client socket sees "io server disconnect" (which the JavaScript
+// client does not reconnect from).
+func TestSocketServerDisconnectClose(t *testing.T) {
+	srv, base := newSIOServer(t, nil)
+	for _, name := range []string{"/", "/admin"} {
+		srv.Of(name).OnConnection(func(s *socketio.Socket) {
+			s.On("kick", func(s *socketio.Socket, _ socketio.Args, _ socketio.Ack) { s.Disconnect(true) })
+		})
+	}
+	m := newManager(t, base, 4, modes[1], client.ManagerOptions{ReconnectionDelay: time.Millisecond})
+	root, admin := m.Socket("/", nil), m.Socket("/admin", nil)
+	rr, ra := record(t, root), record(t, admin)
+	connect(t, root)
+	connect(t, admin)
+	recv(t, rr.connects, "root OnConnect")
+	recv(t, ra.connects, "admin OnConnect")
+	if err := root.Emit("kick"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*recorder{rr, ra} {
+		if got := recv(t, r.disconnects, "OnDisconnect"); got != client.ReasonIOServerDisconnect {
+			t.Fatalf("reason %q, want %q", got, client.ReasonIOServerDisconnect)
+		}
+	}
+	if root.Connected() || admin.Connected() {
+		t.Fatal("a socket is still connected")
 	}
 }

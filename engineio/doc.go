@@ -27,4 +27,26 @@
 // The packet and payload codecs (DecodeText, DecodePayloadV4,
 // DecodePayloadV3, AppendPayloadRecordV4...) do no I/O and are used by the
 // client package too.
+//
+// On the open internet, limits bound what one client can take: bodies and
+// messages (MaxHTTPBufferSize), send queues (MaxQueuedBytes), sessions per
+// client address (MaxConnectionsPerIP, 429 past it) and the handshake
+// header a session keeps (MaxHeaderBytes, 431 past it). A polling POST
+// body must arrive within PingInterval + PingTimeout, and a graceful close
+// flushes for at most PingTimeout. What happens before a request reaches
+// the Server is net/http's: serve it with an http.Server that sets
+// ReadHeaderTimeout (a few seconds; without it a client that sends half a
+// header holds a connection and a goroutine forever) and MaxHeaderBytes,
+// and leaves ReadTimeout and WriteTimeout at zero or above PingInterval,
+// since a polling GET is held for up to PingInterval:
+//
+//	hs := &http.Server{
+//		Handler:           srv,
+//		ReadHeaderTimeout: 5 * time.Second,
+//		MaxHeaderBytes:    64 << 10,
+//		IdleTimeout:       2 * time.Minute,
+//	}
+//
+// RELIABILITY.md at the root of the repository lists the abuse tests and
+// what each one measured.
 package engineio

@@ -5,7 +5,9 @@ package engineio
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // poller watches idle WebSocket connections with one epoll instance, so
@@ -22,7 +24,22 @@ type poller struct {
 	conns map[uint64]*wsConn
 	next  uint64
 	done  chan struct{}
+
+	// Readiness is handled by reused goroutines: a goroutine that has read
+	// a message has grown its stack for the handler, and starting a fresh
+	// one for every message would grow (copy) a new stack every time.
+	// Workers wait workerIdle for more work, at most maxIdleWorkers at once,
+	// so that idle connections still cost no goroutine.
+	work    chan *wsConn // unbuffered: taken only by an idle worker
+	quit    chan struct{}
+	workers sync.WaitGroup
+	idle    atomic.Int32
 }
+
+const (
+	maxIdleWorkers = 64
+	workerIdle     = 2 * time.Second
+)
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
@@ -31,7 +48,8 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: epfd, conns: make(map[uint64]*wsConn), next: 1, done: make(chan struct{})}
+	p := &poller{epfd: epfd, conns: make(map[uint64]*wsConn), next: 1, done: make(chan struct{}),
+		work: make(chan *wsConn), quit: make(chan struct{})}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		syscall.Close(epfd)
 		return nil, err
@@ -77,7 +95,7 @@ func (p *poller) run() {
 			}
 			p.mu.Unlock()
 			if c != nil {
-				go c.s.onReadable(c)
+				p.dispatch(c)
 			}
 		}
 	}
@@ -88,6 +106,49 @@ func (p *poller) run() {
 func (p *poller) stop() {
 	_, _ = syscall.Write(p.wake[1], []byte{0})
 	<-p.done
+	close(p.quit)
+	p.workers.Wait()
+}
+
+// dispatch has c's readiness handled by an idle worker, or a new one.
+func (p *poller) dispatch(c *wsConn) {
+	select {
+	case p.work <- c:
+	default:
+		p.workers.Add(1)
+		go p.worker(c)
+	}
+}
+
+// worker handles c, then waits for more readiness to handle until it has
+// been idle for workerIdle, the poller stops, or enough workers are idle.
+func (p *poller) worker(c *wsConn) {
+	defer p.workers.Done()
+	var t *time.Timer
+	for {
+		c.s.onReadable(c)
+		if p.idle.Add(1) > maxIdleWorkers {
+			p.idle.Add(-1)
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(workerIdle)
+		} else {
+			t.Reset(workerIdle)
+		}
+		select {
+		case c = <-p.work:
+			p.idle.Add(-1)
+			t.Stop()
+		case <-t.C:
+			p.idle.Add(-1)
+			return
+		case <-p.quit:
+			p.idle.Add(-1)
+			t.Stop()
+			return
+		}
+	}
 }
 
 // watch registers c (or re-arms it) for its next readiness. It reports

@@ -22,6 +22,11 @@ type Message struct {
 	recV3   atomic.Pointer[[]byte] // protocol 3 string-payload record
 	zFrame  atomic.Pointer[[]byte] // permessage-deflate forms of frame and frameV3
 	zFrame3 atomic.Pointer[[]byte]
+
+	// sends counts the sessions the message was queued to while they were
+	// idle: from the second on it is a broadcast, whose writes are left to
+	// the flushers (flusher.go).
+	sends atomic.Int32
 }
 
 func (m *Message) deflated(v3 bool) *atomic.Pointer[[]byte] {

@@ -59,6 +59,26 @@ type Options struct {
 	// exceed it, unless the queue is empty, closes the session with "transport
 	// error" and ErrSlowConsumer. Zero means 4 MiB.
 	MaxQueuedBytes int
+	// MaxConnectionsPerIP bounds the sessions one client address may hold
+	// at once, so that one host cannot take every file descriptor. A
+	// handshake past it is refused with 429 and the Engine.IO error body
+	// {"code":4,"message":"too many connections"}; a session's slot is given
+	// back when it closes. Behind a reverse proxy every client has the
+	// proxy's address: set ClientIP, or raise this limit. Zero means
+	// DefaultMaxConnectionsPerIP (1000); negative means no limit.
+	MaxConnectionsPerIP int
+	// ClientIP returns the address a request counts against for
+	// MaxConnectionsPerIP (for example the first X-Forwarded-For entry added
+	// by a trusted proxy). Nil means the host part of Request.RemoteAddr.
+	ClientIP func(r *http.Request) string
+	// MaxHeaderBytes bounds the request URI plus header lines of a handshake,
+	// which the session keeps for its lifetime (Session.Handshake). A larger
+	// handshake is refused with 431 and {"code":3,"message":"request header
+	// too large"}. It does not bound what net/http reads: set
+	// http.Server.MaxHeaderBytes and ReadHeaderTimeout for that (see the
+	// package documentation). Zero means DefaultMaxHeaderBytes (16 KiB,
+	// Node's --max-http-header-size).
+	MaxHeaderBytes int
 	// DisableEpoll gives every WebSocket connection a reader goroutine. By
 	// default, on Linux (amd64, arm64), idle connections are watched with
 	// epoll and hold no goroutine, which roughly halves their memory; a
@@ -130,6 +150,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = 4 << 20
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -108,7 +108,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.recycleLocked(batch)
 	s.mu.Unlock()
-	s.srv.writePayload(w, r, body, ctype)
+	s.srv.boundedWrite(w, func() { s.srv.writePayload(w, r, body, ctype) })
 	putBuf(body)
 
 	s.mu.Lock()
@@ -197,12 +197,16 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	limit := s.srv.opts.MaxHTTPBufferSize
+	lift := s.srv.bodyDeadline(w)
 	if r.ContentLength > limit {
 		tooLarge(w, r)
 		return
 	}
 	body, err := readBody(r.Body, limit)
 	defer putBuf(body)
+	if err == nil {
+		lift()
+	}
 	if errors.Is(err, ErrPayloadTooLarge) {
 		tooLarge(w, r)
 		return

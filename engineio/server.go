@@ -45,13 +45,16 @@ type Server struct {
 	sched   *scheduler
 	timers  sync.Once
 	poll    atomic.Pointer[poller]
-	polling sync.Once
-	stopped sync.Once
+	// flushers write broadcast deliveries (flusher.go).
+	flushers flushers
+	polling  sync.Once
+	stopped  sync.Once
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	closed   bool
 	wg       sync.WaitGroup // sessions not yet finalized
+	perIP    ipLimiter      // sessions per client address (limits.go)
 }
 
 // NewServer returns a Server that reports to h. opts may be nil.
@@ -155,16 +158,21 @@ func (srv *Server) Close(ctx context.Context) error {
 		if p := srv.poll.Load(); p != nil {
 			p.stop()
 		}
+		srv.flushers.stop()
 	})
 	return err
 }
 
 func (srv *Server) remove(s *Session) {
 	srv.mu.Lock()
-	if srv.sessions[s.id] == s {
+	gone := srv.sessions[s.id] == s
+	if gone {
 		delete(srv.sessions, s.id)
 	}
 	srv.mu.Unlock()
+	if gone {
+		srv.releaseSlot(s.slot)
+	}
 }
 
 // ServeHTTP answers Engine.IO requests: handshakes, polling GETs and POSTs,
@@ -226,7 +234,12 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	slot, ok := srv.admitHandshake(w, r)
+	if !ok {
+		return
+	}
 	s := srv.newSession(r, q, protocol, isWS)
+	s.slot = slot
 	if isWS {
 		srv.handshakeWebSocket(w, r, s)
 	} else {
@@ -250,6 +263,7 @@ func (srv *Server) register(s *Session) bool {
 
 func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request, s *Session) {
 	if !srv.register(s) {
+		srv.releaseSlot(s.slot)
 		writeError(w, http.StatusServiceUnavailable, codeBadRequest, errServerClosed.Error())
 		return
 	}
@@ -278,10 +292,12 @@ func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, s 
 	}
 	c, err := srv.acceptWebSocket(w, r, s, hdr)
 	if err != nil {
+		srv.releaseSlot(s.slot)
 		srv.opts.Logger.Debug("engineio: websocket handshake", "err", err)
 		return
 	}
 	if !srv.register(s) {
+		srv.releaseSlot(s.slot)
 		c.closeWithStatus(closeGoingAway, "server shutting down")
 		return
 	}

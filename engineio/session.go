@@ -44,6 +44,7 @@ type Session struct {
 	protocol int
 	b64      bool // protocol 3 polling client that cannot take binary payloads
 	hs       handshakeRecord
+	slot     string // the client address counted by MaxConnectionsPerIP
 
 	deliverMu sync.Mutex // serializes Handler calls
 
@@ -209,6 +210,18 @@ func (s *Session) enqueue(m *Message, volatile bool) error {
 	}
 	s.queue = append(s.queue, m)
 	s.queued += size
+	if s.transport == transportWebSocket && !s.flushing && !s.readerFlushes && s.ws != nil &&
+		s.ws.wraw != nil && s.probe == nil {
+		s.flushing = true
+		c := s.ws
+		s.mu.Unlock()
+		if m.sends.Add(1) > 1 {
+			s.srv.deferFlush(s, c) // a broadcast: coalesce with what follows
+		} else {
+			s.flushInline(c)
+		}
+		return nil
+	}
 	s.kickLocked()
 	s.mu.Unlock()
 	return nil
@@ -439,6 +452,12 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 		}
 	case graceful:
 		s.state = stateClosed
+		// A client that does not read would hold the flusher (blocked in
+		// its write) and the connection forever: what is left to flush
+		// gets PingTimeout, then the write fails and the flusher closes.
+		if ws != nil {
+			_ = ws.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.PingTimeout))
+		}
 		if !s.flushing {
 			s.flushing = true
 			go s.flush(ws)

@@ -37,9 +37,17 @@ type wsConn struct {
 	deflate int // compression threshold in bytes; 0: permessage-deflate off
 	limit   int64
 	head    [14]byte
-	pending []byte // bytes the HTTP server read past the handshake
-	gen     uint64 // upgrade-timeout generation, for probes
+	pending []byte  // bytes read but not yet parsed (past the handshake, or by onReadable)
+	readBuf *[]byte // the pooled buffer pending points into, while it does
+	gen     uint64  // upgrade-timeout generation, for probes
 	s       *Session
+
+	// wraw writes without blocking (flushInline); set once at accept, nil
+	// when the connection has no file descriptor.
+	wraw syscall.RawConn
+	// carry is what flushInline could not write at once, for the flush
+	// goroutine it hands over to; owned by whoever holds s.flushing.
+	carry net.Buffers
 
 	// epoll registration (epoll_linux.go); guarded by the poller's mutex.
 	raw        syscall.RawConn
@@ -80,6 +88,11 @@ func (srv *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, s *Se
 		return nil, fmt.Errorf("engineio: websocket upgrade: %w", err)
 	}
 	c := &wsConn{conn: conn, v3: s.protocol == 3, limit: srv.opts.MaxHTTPBufferSize, s: s}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.wraw = raw
+		}
+	}
 	if ext != nil {
 		if _, ok := ext.Accepted(); ok {
 			c.deflate = srv.opts.PerMessageDeflate.threshold()
@@ -383,28 +396,67 @@ func (s *Session) startReading(c *wsConn) {
 }
 
 // onReadable reads and handles the messages available on c, then goes
-// back to the poller.
+// back to the poller. It reads what the socket holds with one system call
+// into a pooled buffer and parses frames from there, so that a small
+// message costs one read, not one per header field; a read that did not
+// fill the buffer drained the socket, so the connection is re-armed at
+// once (the registration is level-triggered: data that arrived meanwhile
+// reports it ready again) instead of reading again to meet EAGAIN.
 func (s *Session) onReadable(c *wsConn) {
 	for {
-		n, err := c.tryRead(c.head[:2])
-		if err != nil {
-			s.wsFailed(c, err)
-			s.readerDone()
-			return
-		}
-		if n == 0 {
-			if p := s.srv.poll.Load(); p != nil && p.watch(c) {
+		drained := false
+		if len(c.pending) == 0 {
+			bp := readBufPool.Get().(*[]byte)
+			n, err := c.tryRead(*bp)
+			if err != nil || n == 0 {
+				readBufPool.Put(bp)
+			}
+			if err != nil {
+				s.wsFailed(c, err)
+				s.readerDone()
 				return
 			}
-			s.readLoop(c) // not watchable (or closing): read the plain way
-			return
+			if n == 0 {
+				s.rearm(c)
+				return
+			}
+			c.pending, c.readBuf = (*bp)[:n], bp
+			drained = n < len(*bp)
 		}
-		if !s.onFrame(c, n) {
+		if !s.onFrame(c, 0) {
+			c.releaseReadBuf()
 			s.readerDone()
 			return
+		}
+		if len(c.pending) == 0 {
+			c.releaseReadBuf()
+			if drained {
+				s.rearm(c)
+				return
+			}
 		}
 	}
 }
+
+// rearm hands c back to the poller, or reads it the plain way when it
+// cannot be watched (or is closing).
+func (s *Session) rearm(c *wsConn) {
+	if p := s.srv.poll.Load(); p != nil && p.watch(c) {
+		return
+	}
+	s.readLoop(c)
+}
+
+// releaseReadBuf returns onReadable's buffer once nothing points into it.
+func (c *wsConn) releaseReadBuf() {
+	if c.readBuf != nil && len(c.pending) == 0 {
+		readBufPool.Put(c.readBuf)
+		c.readBuf = nil
+	}
+}
+
+// readBufPool holds onReadable's read buffers.
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 // readLoop reads the session's WebSocket until it fails or closes. It
 // waits for each frame in a shallow frame of its own (readLoop, read,
@@ -521,6 +573,15 @@ func (s *Session) flush(c *wsConn) {
 	}()
 	for {
 		s.mu.Lock()
+		if len(c.carry) > 0 && len(s.queue) == 0 {
+			s.mu.Unlock()
+			if _, err := c.carry.WriteTo(c.conn); err != nil {
+				c.close()
+				s.closeWith(ReasonTransportError, err, false)
+			}
+			c.carry = nil
+			s.mu.Lock()
+		}
 		if len(s.queue) == 0 || s.ws != c && s.state == stateOpen {
 			s.flushing = false
 			closing := s.state != stateOpen
@@ -533,14 +594,9 @@ func (s *Session) flush(c *wsConn) {
 		}
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
-		bufs := (*bp)[:0]
-		for _, m := range batch {
-			if c.deflate > 0 && len(m.data) >= c.deflate && m.typ == PacketMessage && !m.noCompress {
-				bufs = append(bufs, cached(m.deflated(c.v3), func() []byte { return deflateFrame(m, c.v3) }))
-			} else {
-				bufs = append(bufs, m.wsFrame(c.v3))
-			}
-		}
+		bufs := append((*bp)[:0], c.carry...)
+		c.carry = nil
+		bufs = c.frames(bufs, batch)
 		*bp = bufs // keep the grown backing array; WriteTo consumes bufs
 		_, err := bufs.WriteTo(c.conn)
 		s.mu.Lock()
@@ -556,6 +612,60 @@ func (s *Session) flush(c *wsConn) {
 			return
 		}
 	}
+}
+
+// frames appends the WebSocket frames of batch to bufs.
+func (c *wsConn) frames(bufs net.Buffers, batch []*Message) net.Buffers {
+	for _, m := range batch {
+		if c.deflate > 0 && len(m.data) >= c.deflate && m.typ == PacketMessage && !m.noCompress {
+			bufs = append(bufs, cached(m.deflated(c.v3), func() []byte { return deflateFrame(m, c.v3) }))
+		} else {
+			bufs = append(bufs, m.wsFrame(c.v3))
+		}
+	}
+	return bufs
+}
+
+// flushInline is flush for a sender that must not wait (an emit, each
+// recipient of a broadcast): it writes the queue with one non-blocking
+// vectored write on the caller's goroutine, and only when the socket does
+// not take everything at once (or more was queued meanwhile, or the session
+// is closing) hands the rest to a flush goroutine. A delivery to a client
+// that keeps up thus costs one system call and no goroutine. The caller has
+// set s.flushing.
+func (s *Session) flushInline(c *wsConn) {
+	s.mu.Lock()
+	batch := s.takeQueueLocked()
+	s.mu.Unlock()
+	bp := buffersPool.Get().(*net.Buffers)
+	bufs := c.frames((*bp)[:0], batch)
+	*bp = bufs
+	rest, err := writeNow(c.wraw, bufs)
+	if len(rest) > 0 {
+		c.carry = append(net.Buffers(nil), rest...) // bufs goes back to the pool
+	}
+	clear((*bp)[:cap(*bp)])
+	*bp = (*bp)[:0]
+	buffersPool.Put(bp)
+	s.mu.Lock()
+	s.recycleLocked(batch)
+	if err == nil && len(c.carry) == 0 && len(s.queue) == 0 && s.state == stateOpen && s.ws == c {
+		s.flushing = false
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err != nil {
+		c.carry = nil
+		c.close()
+		s.closeWith(ReasonTransportError, err, false)
+		s.mu.Lock()
+		s.flushing = false
+		s.mu.Unlock()
+		s.release()
+		return
+	}
+	go s.flush(c)
 }
 
 // buffersPool recycles the vectors of flush, so that an idle connection

@@ -118,6 +118,7 @@ type roomShard struct {
 type sockRooms struct {
 	s     *Socket
 	rooms []Room
+	index map[Room]struct{} // set of rooms, once there are many (limits.go)
 }
 
 func newMemoryAdapter(nsp *Namespace) *MemoryAdapter {
@@ -147,8 +148,9 @@ func (a *MemoryAdapter) AddAll(id SocketID, rooms []Room) {
 	}
 	var added []Room
 	for _, r := range rooms {
-		if !slices.Contains(sr.rooms, r) {
+		if !sr.has(r) {
 			sr.rooms = append(sr.rooms, r)
+			sr.indexAdd(r)
 			added = append(added, r)
 		}
 	}
@@ -173,8 +175,9 @@ func (a *MemoryAdapter) Del(id SocketID, room Room) {
 	sr := a.sid[id]
 	found := false
 	if sr != nil {
-		if i := slices.Index(sr.rooms, room); i >= 0 {
+		if i := sr.find(room); i >= 0 {
 			sr.rooms = slices.Delete(sr.rooms, i, i+1)
+			delete(sr.index, room)
 			found = true
 		}
 	}
@@ -348,10 +351,17 @@ func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) (
 	return out, nil
 }
 
-// AddSockets implements Adapter.
+// AddSockets implements Adapter. Sockets that would pass
+// Options.MaxRoomsPerSocket join nothing; the first such error (wrapping
+// ErrTooManyRooms) is returned once the others have joined.
 func (a *MemoryAdapter) AddSockets(_ context.Context, opts BroadcastOptions, rooms []Room) error {
-	a.apply(opts, func(s *Socket) { s.Join(rooms...) })
-	return nil
+	var first error
+	a.apply(opts, func(s *Socket) {
+		if err := s.Join(rooms...); err != nil && first == nil {
+			first = err
+		}
+	})
+	return first
 }
 
 // DelSockets implements Adapter.

@@ -40,7 +40,7 @@ func (h engineHandler) OnOpen(es *engineio.Session) {
 	h.srv.track(c, true)
 	if c.protocol == 4 {
 		// Socket.IO v2 clients are connected to "/" implicitly.
-		c.run(func() { c.connect("/", nil) })
+		c.run(0, func() { c.connect("/", nil) })
 		return
 	}
 	c.mu.Lock()
@@ -81,27 +81,31 @@ type client struct {
 	tasks   []func()
 	running bool
 	waiting sync.Cond // the reader waits on it when tasks pile up
+	rate    bucket    // Options.PacketRate (limits.go)
+	pending int       // bytes of the packets queued or running (limits.go)
 }
 
 // maxPendingTasks bounds the connects and events queued for one client;
 // past it the reader waits, which pushes back on the client.
 const maxPendingTasks = 256
 
-func (c *client) run(task func()) {
+// run queues task, which carries a packet of size bytes (0 for none).
+func (c *client) run(size int, task func()) {
 	c.mu.Lock()
-	for len(c.tasks) >= maxPendingTasks && !c.closed {
+	for !c.closed && (len(c.tasks) >= maxPendingTasks || c.overPendingLocked(size)) {
 		c.waiting.Wait()
 	}
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
+	task = c.chargeLocked(size, task)
 	c.tasks = append(c.tasks, task)
 	start := !c.running
 	c.running = true
 	c.mu.Unlock()
 	if start {
-		go c.drain()
+		c.srv.workers.do(c.drain)
 	}
 }
 
@@ -133,6 +137,9 @@ func (c *client) connectTimeout() {
 }
 
 func (c *client) onMessage(data []byte, binary bool) {
+	if !c.admitPacket() {
+		return
+	}
 	p, err := c.decoder.Add(data, binary)
 	switch {
 	case err != nil:
@@ -172,7 +179,7 @@ func (c *client) finish(reason string, err error, closeConn bool) <-chan struct{
 	c.running = true
 	c.mu.Unlock()
 	if start {
-		go c.drain()
+		c.srv.workers.do(c.drain)
 	}
 	return done
 }
@@ -188,16 +195,17 @@ func (c *client) dispatch(p *Packet) {
 	if c.protocol == 4 {
 		name, _, _ = strings.Cut(name, "?")
 	}
+	size := packetBytes(p)
 	switch p.Type {
 	case PacketConnect:
-		c.run(func() { c.connect(p.Namespace, p.Data) })
+		c.run(size, func() { c.connect(p.Namespace, p.Data) })
 	case PacketDisconnect:
 		if c.protocol == 4 && name == "/" {
 			// A v2 client leaving "/" leaves the connection.
 			c.finish(ReasonClientNamespaceDisconnect, nil, true)
 			return
 		}
-		c.run(func() {
+		c.run(0, func() {
 			if s := c.socketFor(name); s != nil {
 				s.onClose(ReasonClientNamespaceDisconnect, nil)
 			}
@@ -206,7 +214,7 @@ func (c *client) dispatch(p *Packet) {
 		s := c.socketFor(name)
 		if s == nil {
 			// The CONNECT may still be running: check again in order.
-			c.run(func() {
+			c.run(size, func() {
 				if s := c.socketFor(name); s != nil {
 					s.onEvent(p)
 				} else {
@@ -215,7 +223,7 @@ func (c *client) dispatch(p *Packet) {
 			})
 			return
 		}
-		c.run(func() { s.onEvent(p) })
+		c.run(size, func() { s.onEvent(p) })
 	case PacketAck, PacketBinaryAck:
 		if s := c.socketFor(name); s != nil {
 			s.onAck(p)
@@ -240,6 +248,10 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		if c.protocol == 5 {
 			c.fail(invalid("already connected to %q", name))
 		}
+		return
+	}
+	if refusal := c.namespaceLimitError(); refusal != nil {
+		c.send(&Packet{Type: PacketConnectError, Namespace: name, ID: NoAck, Data: refusal})
 		return
 	}
 	if len(auth) == 0 {

@@ -57,6 +57,28 @@ func appendArgs(dst []byte, event string, args []any, atts *[][]byte) ([]byte, e
 	return append(dst, ']'), nil
 }
 
+// argsSize estimates the encoded size of an event's arguments, so that
+// appendArgs writes into one allocation instead of growing the slice
+// several times: exact for strings and received Args, a guess for others.
+func argsSize(event string, args []any) int {
+	n := len(event) + 4
+	for _, a := range args {
+		switch x := a.(type) {
+		case string:
+			n += len(x) + 3
+		case Args:
+			for _, r := range x.raw {
+				n += len(r) + 1
+			}
+		case json.RawMessage:
+			n += len(x) + 1
+		default:
+			n += 32
+		}
+	}
+	return n
+}
+
 func appendPlaceholder(dst []byte, num int) []byte {
 	dst = append(dst, `{"_placeholder":true,"num":`...)
 	dst = strconv.AppendInt(dst, int64(num), 10)

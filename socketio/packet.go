@@ -199,6 +199,9 @@ func eventName(d []byte) (string, bool) {
 	if err != nil || len(elems) == 0 {
 		return "", false
 	}
+	if name, ok := plainString(elems[0]); ok {
+		return name, true
+	}
 	var name string
 	if json.Unmarshal(elems[0], &name) == nil {
 		return name, true
@@ -208,6 +211,23 @@ func eventName(d []byte) (string, bool) {
 		return n.String(), true
 	}
 	return "", false
+}
+
+// plainString decodes a JSON string without escapes (nearly every event
+// name) by slicing it out of its quotes; ok is false for anything else,
+// which encoding/json must decode. encoding/json costs more than the rest of
+// an event's dispatch, and grows the stack of the goroutine running it.
+func plainString(raw []byte) (s string, ok bool) {
+	n := len(raw)
+	if n < 2 || raw[0] != '"' || raw[n-1] != '"' {
+		return "", false
+	}
+	for _, c := range raw[1 : n-1] {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(raw[1 : n-1]), true
 }
 
 // splitArray splits a valid JSON array into its top-level elements,
@@ -309,7 +329,7 @@ func EventPacket(nsp, event string, args ...any) (*Packet, error) {
 // AckPacket encodes the ACK (or BINARY_ACK) with the given id.
 func AckPacket(nsp string, id int64, args ...any) (*Packet, error) {
 	var atts [][]byte
-	data, err := appendArgs(nil, "", args, &atts)
+	data, err := appendArgs(make([]byte, 0, argsSize("", args)), "", args, &atts)
 	if err != nil {
 		return nil, err
 	}

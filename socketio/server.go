@@ -38,6 +38,25 @@ type Options struct {
 	// closes its adapter (Node's cleanupEmptyChildNamespaces). False keeps
 	// them, as Node does by default.
 	CleanupEmptyChildNamespaces bool
+	// MaxNamespacesPerClient bounds the namespaces one connection may join
+	// at once. A CONNECT past it is refused with a CONNECT_ERROR whose
+	// message is "too many namespaces" (ErrTooManyNamespaces); the
+	// connection stays. Zero means DefaultMaxNamespacesPerClient (100);
+	// negative means no limit.
+	MaxNamespacesPerClient int
+	// MaxRoomsPerSocket bounds the rooms a socket is in, not counting the
+	// room of its own id. A Socket.Join past it joins nothing and returns
+	// ErrTooManyRooms. Zero means DefaultMaxRoomsPerSocket (1000); negative
+	// means no limit.
+	MaxRoomsPerSocket int
+	// PacketRate bounds the packets a client sends with a token bucket.
+	// The first packet over it disconnects the client: each of its sockets
+	// gets ErrRateLimited in its OnError handlers and then disconnects with
+	// reason "forced server close"; the client receives a DISCONNECT for
+	// each namespace ("io server disconnect", so it does not reconnect by
+	// itself) and its connection closes. Nil means 100 packets a second
+	// with bursts of 1000 (see PacketRate); PerSecond < 0 turns it off.
+	PacketRate *PacketRate
 	// Logger receives diagnostics. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -62,6 +81,13 @@ func (o *Options) withDefaults() Options {
 	if c.ConnectionStateRecovery != nil {
 		c.ConnectionStateRecovery = c.ConnectionStateRecovery.withDefaults()
 	}
+	if c.MaxNamespacesPerClient == 0 {
+		c.MaxNamespacesPerClient = DefaultMaxNamespacesPerClient
+	}
+	if c.MaxRoomsPerSocket == 0 {
+		c.MaxRoomsPerSocket = DefaultMaxRoomsPerSocket
+	}
+	c.PacketRate = c.PacketRate.withDefaults()
 	return c
 }
 
@@ -80,6 +106,8 @@ type Server struct {
 	closed  bool
 	root    *Namespace
 	clients map[*client]struct{}
+
+	workers workers // run the clients' task queues (workers.go)
 }
 
 func (s *Server) track(c *client, open bool) {
@@ -236,5 +264,6 @@ func (s *Server) Close(ctx context.Context) error {
 	if err := s.engine.Close(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 		errs = append(errs, err)
 	}
+	s.workers.stop()
 	return errors.Join(errs...)
 }

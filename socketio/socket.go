@@ -71,6 +71,8 @@ type Socket struct {
 	onDisconnecting []func(*Socket, string)
 	acks            map[int64]func(Args, error)
 	closing         bool
+
+	joinMu sync.Mutex // serializes Join, so MaxRoomsPerSocket holds
 }
 
 func newSocket(nsp *Namespace, c *client, auth json.RawMessage, nspQuery url.Values) *Socket {
@@ -129,6 +131,11 @@ func (s *Socket) Connected() bool { return s.connected.Load() }
 
 // Transport returns the name of the connection's current transport.
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Conn returns the Engine.IO session the socket's connection runs on, as
+// Node's socket.conn: closing it ends every namespace of the connection
+// with "transport close" on the client, which reconnects.
+func (s *Socket) Conn() *engineio.Session { return s.client.conn }
 
 // Data returns the value SetData stored, or nil.
 func (s *Socket) Data() any {
@@ -208,8 +215,18 @@ func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
 	s.mu.Unlock()
 }
 
-// Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...Room) { s.nsp.adapter.AddAll(s.id, rooms) }
+// Join adds the socket to rooms. When that would put it in more than
+// Options.MaxRoomsPerSocket rooms (its own room not counted), it joins
+// none of them and returns an error wrapping ErrTooManyRooms.
+func (s *Socket) Join(rooms ...Room) error {
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if err := s.checkRooms(rooms); err != nil {
+		return err
+	}
+	s.nsp.adapter.AddAll(s.id, rooms)
+	return nil
+}
 
 // Leave removes the socket from room.
 func (s *Socket) Leave(room Room) { s.nsp.adapter.Del(s.id, room) }
@@ -335,7 +352,7 @@ func (s *Socket) emit(event string, args []any, id int64, volatile, noCompress b
 // newEventPacket encodes an event with its arguments.
 func newEventPacket(nsp, event string, args []any) (*Packet, error) {
 	var atts [][]byte
-	data, err := appendArgs(nil, event, args, &atts)
+	data, err := appendArgs(make([]byte, 0, argsSize(event, args)), event, args, &atts)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +386,9 @@ func splitEvent(p *Packet) (string, Args, error) {
 	elems, err := splitArray(p.Data)
 	if err != nil || len(elems) == 0 {
 		return "", Args{}, invalid("bad event payload")
+	}
+	if name, ok := plainString(elems[0]); ok {
+		return name, Args{raw: elems[1:], attachments: p.Attachments}, nil
 	}
 	var event string
 	if err := json.Unmarshal(elems[0], &event); err != nil {

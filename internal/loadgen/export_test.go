@@ -1,0 +1,5 @@
+package loadgen
+
+import "os"
+
+func pid() int { return os.Getpid() }
