@@ -13,6 +13,9 @@
 # 127.0.0.1:5432. Seeding goes through the API (POST /feed/post).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${QUICK:-}" = 1 ]; then # bench/compare's quick mode
+	: "${POSTS:=2000}" "${CLIENTS:=200}" "${EVENTS:=20}" "${DURATION:=5s}"
+fi
 POSTS=${POSTS:-100000}
 CLIENTS=${CLIENTS:-1000}
 EVENTS=${EVENTS:-100}

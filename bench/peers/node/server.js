@@ -1,7 +1,14 @@
-// Node engine.io echo server: the peer that bench/idle measures Herald
-// against. Same behaviour as bench/servers/herald-eio: every message is sent
-// back unchanged, engine.io's defaults otherwise (pingInterval 25000,
-// pingTimeout 20000, path /engine.io/).
+// Node socket.io 4.8 server: the peer that "herald bench" measures Herald
+// against. Same behaviour as bench/servers/herald and bench/peers/zishang:
+// socket.io's defaults (pingInterval 25000, pingTimeout 20000, path
+// /socket.io/), and
+//
+//   event "broadcast"  the arguments are broadcast as "tick" to every other
+//                      socket of "/" (socket.broadcast.emit)
+//   event "echo"       acknowledged with the same arguments
+//   GET /bench/stats   {"server","pid","clients","goroutines":null,...} as JSON
+//                      (?gc=1 collects garbage first when node runs with
+//                      --expose-gc)
 //
 //   node server.js [--addr HOST:PORT | --port PORT]   (or PORT / HOST env)
 //
@@ -9,7 +16,7 @@
 "use strict";
 
 const http = require("http");
-const { Server } = require("engine.io");
+const { Server } = require("socket.io");
 
 function arg(name) {
   const i = process.argv.indexOf(name);
@@ -29,23 +36,43 @@ if (addr) {
   port = Number(arg("--port"));
 }
 
-const engine = new Server({
-  pingInterval: Number(process.env.PING_INTERVAL || 25000),
-  pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://x");
+  if (req.method === "GET" && url.pathname === "/bench/stats") {
+    if (url.searchParams.get("gc") && global.gc) global.gc();
+    const m = process.memoryUsage();
+    res.setHeader("Content-Type", "application/json");
+    res.end(
+      JSON.stringify({
+        server: "node",
+        pid: process.pid,
+        clients: io.engine.clientsCount,
+        goroutines: null,
+        heap_used: m.heapUsed,
+        rss: m.rss,
+      }) + "\n",
+    );
+    return;
+  }
+  res.statusCode = 404;
+  res.end();
 });
 
-engine.on("connection", (socket) => {
-  socket.on("message", (data) => socket.send(data));
+const io = new Server(server);
+io.on("connection", (socket) => {
+  socket.on("broadcast", (...args) => socket.broadcast.emit("tick", ...args));
+  socket.on("echo", (...args) => {
+    const ack = args.pop();
+    if (typeof ack === "function") ack(...args);
+  });
 });
 
-const server = http.createServer();
-engine.attach(server); // path "/engine.io/"
 server.listen({ host, port, backlog: 4096 }, () => {
   process.stdout.write(`pid ${process.pid}\nready\n`);
 });
 
 function shutdown() {
-  engine.close();
+  io.close();
   server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 2000).unref();
 }
