@@ -34,6 +34,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -55,6 +56,7 @@ type config struct {
 	clients         int
 	events          int
 	transport       string
+	sources         int
 	jsonOut         bool
 	mdRow           string
 }
@@ -103,6 +105,7 @@ func main() {
 	flag.IntVar(&c.clients, "clients", 1000, "Socket.IO clients listening for events")
 	flag.IntVar(&c.events, "events", 50, "posts created, one at a time, while the clients listen")
 	flag.StringVar(&c.transport, "transport", "websocket", "the clients' transport: websocket or polling")
+	flag.IntVar(&c.sources, "sources", 4, "for a loopback URL, spread the clients over this many source addresses 127.0.0.20+i (servers limit connections per address)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.StringVar(&c.mdRow, "md-row", "", "print the result as one Markdown table row whose first cell is this label")
 	flag.Parse()
@@ -173,7 +176,7 @@ func run(ctx context.Context, c config, log *slog.Logger) (*Result, error) {
 
 	if c.clients > 0 && c.events > 0 {
 		log.Info("events phase", "clients", c.clients, "events", c.events)
-		ev, lost, err := a.eventLatency(ctx, c.clients, c.events, c.transport)
+		ev, lost, err := a.eventLatency(ctx, c.clients, c.events, c.transport, c.sources)
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +329,12 @@ type arrivals struct {
 	cond chan struct{}          // signalled on every arrival
 }
 
-func (a *api) eventLatency(ctx context.Context, clients, events int, transport string) ([]time.Duration, int, error) {
+func (a *api) eventLatency(ctx context.Context, clients, events int, transport string, sources int) ([]time.Duration, int, error) {
+	loopback := false
+	if u, err := url.Parse(a.base); err == nil {
+		ip := net.ParseIP(u.Hostname())
+		loopback = u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+	}
 	arr := &arrivals{seen: make(map[string][]time.Time), cond: make(chan struct{}, 1)}
 	socks := make([]*client.Socket, 0, clients)
 	defer func() {
@@ -336,6 +344,10 @@ func (a *api) eventLatency(ctx context.Context, clients, events int, transport s
 	}()
 	for i := range clients {
 		opts := &client.DialOptions{Manager: client.ManagerOptions{DisableReconnection: true, Engine: client.EngineOptions{Transports: []string{transport}}}}
+		if loopback && sources > 1 {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(20+i%sources))}}
+			opts.Manager.Engine.NetDial = d.DialContext
+		}
 		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		s, err := client.Dial(dctx, a.base, opts)
 		cancel()
