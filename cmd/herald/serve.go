@@ -24,6 +24,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"folder for the SQLite database, the uploaded images and the generated JWT secret (env HERALD_DATA_DIR)")
 	database := fs.String("database", "",
 		"empty: SQLite in the data folder; postgres://user@host:5432/db: PostgreSQL (env HERALD_DATABASE)")
+	adapter := fs.String("adapter", "",
+		"how several instances share the live events: empty: in memory (a single instance); postgres: the PostgreSQL adapter on the --database (which must then be postgres://…); "+
+			"redis://[:password@]host:port[/db][?mode=classic|sharded][&key=prefix][&subscription=dynamic|static|dynamic-private]: the Redis adapter, classic pub/sub by default, "+
+			"mode=sharded for SPUBLISH/SSUBSCRIBE (Redis 7), key the channel prefix (default socket.io), subscription the sharded channel mode (env HERALD_ADAPTER)")
 	jwtSecret := fs.String("jwt-secret", "",
 		"secret signing the login tokens (HS256); empty: generate one and keep it in the data folder (env HERALD_JWT_SECRET)")
 	corsOrigin := fs.String("cors-origin", "",
@@ -37,6 +41,12 @@ Runs the feed service on one port: the REST API (/auth, /feed, /images), live
 events at /socket.io/, the web UI at /, and /healthz. Logs go to stderr; a
 line "listening addr=HOST:PORT" on stdout (and in the logs) tells where it
 listens. SIGINT or SIGTERM shuts it down gracefully.
+
+Several instances on one PostgreSQL database run as one service when they
+share an --adapter (postgres, or the same redis:// URL), a --jwt-secret and
+the images (one --data-dir on shared storage): a post created through one
+reaches the clients of all. Each instance starts listening only once its
+adapter is subscribed.
 
 Flags (each also read from the environment variable named; a flag wins):
 `)
@@ -67,6 +77,7 @@ Flags (each also read from the environment variable named; a flag wins):
 		Addr:        *addr,
 		DataDir:     *dataDir,
 		DatabaseURL: *database,
+		Adapter:     *adapter,
 		JWTSecret:   *jwtSecret,
 		CORSOrigins: origins,
 		Logger:      logger,
@@ -80,6 +91,7 @@ var envVars = map[string]string{
 	"addr":        "HERALD_ADDR",
 	"data-dir":    "HERALD_DATA_DIR",
 	"database":    "HERALD_DATABASE",
+	"adapter":     "HERALD_ADAPTER",
 	"jwt-secret":  "HERALD_JWT_SECRET",
 	"cors-origin": "HERALD_CORS_ORIGIN",
 	"log-level":   "HERALD_LOG_LEVEL",

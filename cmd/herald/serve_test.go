@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldio/herald/feed/pgtest"
 )
@@ -169,8 +173,9 @@ func TestServeHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v, want flag.ErrHelp", err)
 	}
-	for _, s := range []string{"-addr", "-data-dir", "-database", "-jwt-secret", "-cors-origin", "-log-level",
-		"HERALD_ADDR", "HERALD_DATA_DIR", "HERALD_DATABASE", "HERALD_JWT_SECRET", "HERALD_CORS_ORIGIN", "HERALD_LOG_LEVEL"} {
+	for _, s := range []string{"-addr", "-data-dir", "-database", "-adapter", "-jwt-secret", "-cors-origin", "-log-level",
+		"HERALD_ADDR", "HERALD_DATA_DIR", "HERALD_DATABASE", "HERALD_ADAPTER", "HERALD_JWT_SECRET", "HERALD_CORS_ORIGIN", "HERALD_LOG_LEVEL",
+		"redis://", "mode=sharded", "key=prefix"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %s:\n%s", s, out.String())
 		}
@@ -183,11 +188,48 @@ func TestServeBadFlags(t *testing.T) {
 		{"--database", "mysql://x"},
 		{"--nope"},
 		{"extra"},
+		{"--adapter", "postgres"}, // on SQLite
+		{"--adapter", "nats://127.0.0.1:4222"},
+		{"--adapter", "redis://127.0.0.1:6379?mode=fast"},
 	} {
 		err := runServe(context.Background(), append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...), io.Discard, io.Discard)
 		if err == nil || errors.Is(err, flag.ErrHelp) {
 			t.Errorf("runServe %v = %v, want an error", args, err)
 		}
+	}
+	// The error says what to do.
+	err := runServe(context.Background(), []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--adapter", "postgres"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--database postgres://") {
+		t.Errorf("--adapter postgres on SQLite: %v, want an error naming --database", err)
+	}
+}
+
+// TestServeAdapters runs the service with each cluster adapter, the Redis
+// one chosen through HERALD_ADAPTER, and checks the logs say which is on.
+func TestServeAdapters(t *testing.T) {
+	key := fmt.Sprintf("heraldtest-serve-%d", time.Now().UnixNano())
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		log       string
+	}{
+		{"memory", "", nil, `msg="socket.io adapter on" adapter=memory`},
+		{"postgres", "", []string{"--adapter", "postgres"}, `msg="socket.io adapter on" adapter=postgres`},
+		{"redis from env", "redis://127.0.0.1:6379/0?key=" + key, nil, `msg="socket.io adapter on" adapter="redis 127.0.0.1:6379/0"`},
+		{"redis sharded", "", []string{"--adapter", "redis://127.0.0.1:6379/0?mode=sharded&key=" + key}, `msg="socket.io adapter on" adapter="redis-sharded 127.0.0.1:6379/0"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("HERALD_ADAPTER", tc.env)
+			}
+			// LISTEN/NOTIFY channels are per database: a database of its own
+			// keeps this instance out of other tests' clusters.
+			url, logs := serve(t, append([]string{"--data-dir", t.TempDir(), "--database", freshDatabase(t), "--jwt-secret", "a configured secret of enough length"}, tc.args...)...)
+			exercise(t, url)
+			if !strings.Contains(logs.String(), tc.log) {
+				t.Errorf("the logs lack %s:\n%s", tc.log, logs)
+			}
+		})
 	}
 }
 
@@ -206,4 +248,40 @@ func TestApplyEnv(t *testing.T) {
 	if *addr != ":9000" || *dir != "/srv/herald" || *level != "info" {
 		t.Errorf("addr %q (flag wins), data-dir %q (from env), log-level %q (default)", *addr, *dir, *level)
 	}
+}
+
+// freshDatabase creates a PostgreSQL database for this test only and
+// returns its URL; it is dropped when the test ends.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := fmt.Sprintf("heraldserve_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, pgtest.BaseURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pgtest.BaseURL())
+		if err != nil {
+			t.Errorf("connect: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+	})
+	u, err := neturl.Parse(pgtest.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

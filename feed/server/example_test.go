@@ -43,3 +43,19 @@ func ExampleNew() {
 	fmt.Println(res.Status)
 	// Output: 201 Created
 }
+
+// Parse the values of herald serve --adapter.
+func ExampleParseAdapter() {
+	for _, spec := range []string{"", "postgres", "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0?mode=sharded&key=feed"} {
+		a, err := server.ParseAdapter(spec, "postgres://feed@db:5432/feed")
+		fmt.Printf("%q: %s, key %q, %v\n", spec, a, a.Key, err)
+	}
+	_, err := server.ParseAdapter("postgres", "")
+	fmt.Println(err)
+	// Output:
+	// "": memory, key "", <nil>
+	// "postgres": postgres, key "", <nil>
+	// "redis://127.0.0.1:6379/0": redis 127.0.0.1:6379/0, key "socket.io", <nil>
+	// "redis://127.0.0.1:6379/0?mode=sharded&key=feed": redis-sharded 127.0.0.1:6379/0, key "feed", <nil>
+	// adapter: postgres needs the feed on PostgreSQL (--database postgres://…)
+}

@@ -1,7 +1,9 @@
 // Package server assembles the feed service: a store chosen by
 // configuration, the REST API of feed/httpapi, the Socket.IO endpoint that
 // pushes every committed change as a "posts" event, the web UI, /healthz,
-// request logs and graceful shutdown, all on one port.
+// request logs and graceful shutdown, all on one port. With a cluster
+// adapter (Config.Adapter: PostgreSQL or Redis, see ParseAdapter) several
+// instances on one database push each other's events to their clients.
 //
 // New builds a Server from a Config; Serve runs it on a listener until its
 // context ends; Run does both on Config.Addr. Handler gives the whole service
@@ -48,9 +50,16 @@ type Config struct {
 	// CORSOrigins are the origins allowed to open Socket.IO connections from
 	// a browser; credentials are allowed. Empty means any origin, echoed.
 	CORSOrigins []string
-	// Adapter makes the Socket.IO adapter of each namespace, to share
-	// broadcasts between instances. Nil means the in-memory adapter.
-	Adapter func(nsp *socketio.Namespace) socketio.Adapter
+	// Adapter selects the Socket.IO adapter that shares the live events
+	// between instances (see ParseAdapter): empty means in memory (one
+	// instance), "postgres" the PostgreSQL adapter on DatabaseURL's
+	// database, "redis://host:port/db[?mode=sharded]" the Redis adapter.
+	// New waits until a cluster adapter is subscribed (AdapterTimeout), so
+	// that a listening instance never misses another's events.
+	Adapter string
+	// AdapterTimeout bounds the connection to the cluster adapter's
+	// Redis or PostgreSQL at startup. Zero means 30s.
+	AdapterTimeout time.Duration
 	// Logger receives the logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// BcryptCost is the cost of password hashes. Zero means 12.
@@ -72,6 +81,7 @@ type Server struct {
 	store   feed.Store
 	svc     *feed.Service
 	io      *socketio.Server
+	adapter *clusterAdapter
 	handler http.Handler
 }
 
@@ -88,10 +98,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+	if cfg.AdapterTimeout <= 0 {
+		cfg.AdapterTimeout = 30 * time.Second
+	}
 	cfg.CORSOrigins = append([]string(nil), cfg.CORSOrigins...)
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	spec, err := ParseAdapter(cfg.Adapter, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
 	}
 	secret, err := loadSecret(cfg.JWTSecret, cfg.DataDir, log)
 	if err != nil {
@@ -101,7 +118,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store}
+	actx, cancel := context.WithTimeout(ctx, cfg.AdapterTimeout)
+	defer cancel()
+	adapter, err := openAdapter(actx, spec, cfg.DatabaseURL, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: store, adapter: adapter}
 
 	origins := cfg.CORSOrigins
 	if len(origins) == 0 {
@@ -112,9 +136,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			CORS:   &engineio.CORSOptions{Origins: origins, Credentials: true},
 			Logger: log,
 		},
-		Adapter: cfg.Adapter,
+		Adapter: adapter.make,
 		Logger:  log,
 	})
+	if err := adapter.ready(actx, s.io); err != nil {
+		s.Close(ctx)
+		return nil, fmt.Errorf("adapter %s: not subscribed within %v: %w", spec, cfg.AdapterTimeout, err)
+	}
+	log.Info("socket.io adapter on", "adapter", spec.String())
 	s.svc = feed.NewService(store, &feed.ServiceOptions{BcryptCost: cfg.BcryptCost, OnChange: s.emit})
 	api, err := httpapi.New(httpapi.Options{
 		Service: s.svc, Secret: secret, ImagesDir: filepath.Join(cfg.DataDir, "images"),
@@ -153,17 +182,23 @@ func (s *Server) Store() feed.Store { return s.store }
 func (s *Server) SocketIO() *socketio.Server { return s.io }
 
 // Close disconnects the Socket.IO clients with reason "server shutting
-// down" (waiting until ctx is done at most) and closes the store.
+// down" (waiting until ctx is done at most), which also closes the adapter
+// of each namespace (a cluster adapter says goodbye to its peers), then
+// closes the adapter's connection and the store.
 func (s *Server) Close(ctx context.Context) error {
 	ioErr := s.io.Close(ctx)
 	if ioErr != nil {
 		ioErr = fmt.Errorf("close socket.io: %w", ioErr)
 	}
+	adErr := s.adapter.close(ctx)
+	if adErr != nil {
+		adErr = fmt.Errorf("close adapter: %w", adErr)
+	}
 	storeErr := s.store.Close()
 	if storeErr != nil {
 		storeErr = fmt.Errorf("close store: %w", storeErr)
 	}
-	return errors.Join(ioErr, storeErr)
+	return errors.Join(ioErr, adErr, storeErr)
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully within
@@ -196,9 +231,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ioErr := s.io.Close(sctx)
 	httpErr := <-httpDone
 	<-errc // Serve returned http.ErrServerClosed
+	adErr := s.adapter.close(sctx)
 	storeErr := s.store.Close()
-	if ioErr != nil || httpErr != nil {
-		s.log.Warn("shutdown cut short", "http", httpErr, "socketio", ioErr)
+	if ioErr != nil || httpErr != nil || adErr != nil {
+		s.log.Warn("shutdown cut short", "http", httpErr, "socketio", ioErr, "adapter", adErr)
 	}
 	if storeErr != nil {
 		return fmt.Errorf("close store: %w", storeErr)
@@ -227,7 +263,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.DatabaseURL != "" {
 		store = "postgres"
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "store", store, "data_dir", s.cfg.DataDir)
+	s.log.Info("listening", "addr", ln.Addr().String(), "store", store, "adapter", s.adapter.spec.Kind, "data_dir", s.cfg.DataDir)
 	if cfg.OnListening != nil {
 		cfg.OnListening(ln.Addr().String())
 	}
@@ -242,7 +278,7 @@ func openStore(ctx context.Context, url, dataDir string) (feed.Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		return s, nil
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	case isPostgresURL(url):
 		s, err := postgres.Open(ctx, url)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
