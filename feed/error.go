@@ -16,6 +16,7 @@ const (
 	EForbidden       Code = "forbidden"       // not the owner (403)
 	ENotFound        Code = "not_found"       // no such user or post (404)
 	ETooLarge        Code = "too_large"       // an upload over the limit (413)
+	ETooMany         Code = "too_many"        // too many attempts, try later (429)
 	EUnavailable     Code = "unavailable"     // the database is away (503)
 	EInternal        Code = "internal"        // anything else (500)
 )

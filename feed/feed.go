@@ -31,6 +31,13 @@ var (
 	// ErrUnavailable means the database cannot be reached or is overloaded;
 	// the request may succeed later.
 	ErrUnavailable = errors.New("feed: database unavailable")
+	// ErrOutcomeUnknown means the connection failed after the statement
+	// that commits a write may have reached the database: the write may
+	// or may not have happened. It comes wrapped together with
+	// ErrUnavailable, so callers that do not care see an outage; callers
+	// that clean up after a failed write (such as removing an uploaded
+	// file) must not, since a committed row may refer to it.
+	ErrOutcomeUnknown = errors.New("feed: outcome of the write unknown")
 )
 
 // User is an account. Password is the bcrypt hash and is never sent to

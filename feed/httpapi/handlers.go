@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/heraldio/herald/feed"
 )
@@ -30,7 +32,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	end, retry, ok := h.limit.begin(feed.NormalizeEmail(f["email"]), h.limit.cfg.ClientIP(r))
+	if !ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10))
+		h.writeError(w, r, errTooManyLogins)
+		return
+	}
+	defer end(false, false) // releases the attempt even if Login panics; a no-op after the call below
 	u, err := h.svc.Login(r.Context(), f["email"], f["password"])
+	// Only wrong credentials count: a database outage is not a guess.
+	end(feed.ErrorCode(err) == feed.EUnauthenticated, err == nil)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -45,6 +56,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		UserID string `json:"userId"`
 	}{token, u.ID})
 }
+
+// errTooManyLogins answers a login while its account or address is blocked.
+var errTooManyLogins = feed.Errorf(feed.ETooMany, "Too many failed login attempts, please try again later.")
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	status, err := h.svc.Status(r.Context(), requestUser(r))
@@ -139,6 +153,7 @@ func (h *Handler) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.svc.CreatePost(r.Context(), requestUser(r), in, form.imageURL())
 	if err != nil {
+		keepIfUnknown(form, err)
 		h.writeError(w, r, err)
 		return
 	}
@@ -181,6 +196,7 @@ func (h *Handler) updatePost(w http.ResponseWriter, r *http.Request) {
 	}
 	p, old, err := h.svc.UpdatePost(r.Context(), requestUser(r), id, in, imageURL)
 	if err != nil {
+		keepIfUnknown(form, err)
 		h.writeError(w, r, err)
 		return
 	}
@@ -192,6 +208,16 @@ func (h *Handler) updatePost(w http.ResponseWriter, r *http.Request) {
 		Message string     `json:"message"`
 		Post    *feed.Post `json:"post"`
 	}{"Post updated!", p})
+}
+
+// keepIfUnknown keeps the uploaded image when the write failed in a way
+// that leaves its outcome unknown: the post may have been committed and
+// refer to it. An unused file is the lesser harm than a post whose image is
+// gone.
+func keepIfUnknown(form *postForm, err error) {
+	if errors.Is(err, feed.ErrOutcomeUnknown) {
+		form.keep()
+	}
 }
 
 func (h *Handler) deletePost(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,10 @@ type Options struct {
 	MaxJSONBytes int64
 	// TokenTTL is the lifetime of issued tokens. Zero means one hour.
 	TokenTTL time.Duration
+	// LoginLimit bounds failed logins per account and per client address;
+	// its zero value is the defaults (5 per account and 20 per address in
+	// 15 minutes). See LoginLimit.
+	LoginLimit LoginLimit
 	// Logger receives errors that are not the client's. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -52,10 +56,11 @@ type Options struct {
 
 // Handler serves the REST API. It is safe for concurrent use.
 type Handler struct {
-	opts Options
-	svc  *feed.Service
-	mux  *http.ServeMux
-	log  *slog.Logger
+	opts  Options
+	svc   *feed.Service
+	mux   *http.ServeMux
+	log   *slog.Logger
+	limit *limiter
 }
 
 // New returns the API handler, creating opts.ImagesDir if needed and removing
@@ -80,7 +85,8 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("httpapi: images dir: %w", err)
 	}
 	removeStaleUploads(opts.ImagesDir, opts.Logger)
-	h := &Handler{opts: opts, svc: opts.Service, mux: http.NewServeMux(), log: opts.Logger}
+	h := &Handler{opts: opts, svc: opts.Service, mux: http.NewServeMux(), log: opts.Logger,
+		limit: newLimiter(opts.LoginLimit, time.Now)}
 	h.mux.HandleFunc("PUT /auth/signup", h.signup)
 	h.mux.HandleFunc("POST /auth/login", h.login)
 	h.mux.HandleFunc("GET /auth/status", h.authed(h.status))
@@ -144,6 +150,7 @@ var statuses = map[feed.Code]int{
 	feed.EForbidden:       http.StatusForbidden,
 	feed.ENotFound:        http.StatusNotFound,
 	feed.ETooLarge:        http.StatusRequestEntityTooLarge,
+	feed.ETooMany:         http.StatusTooManyRequests,
 	feed.EUnavailable:     http.StatusServiceUnavailable,
 	feed.EInternal:        http.StatusInternalServerError,
 }

@@ -201,7 +201,7 @@ func (s *Store) CreatePost(ctx context.Context, p *feed.Post) error {
 		SELECT u.name FROM ins JOIN users u ON u.id = ins.creator_id`,
 		p.ID, p.Title, p.Content, p.ImageURL, p.Creator.ID, p.CreatedAt, p.UpdatedAt).Scan(&p.Creator.Name)
 	if err != nil {
-		return fmt.Errorf("postgres: create post: %w", mapErr(err))
+		return fmt.Errorf("postgres: create post: %w", commitErr(err))
 	}
 	return nil
 }
@@ -287,7 +287,7 @@ func (s *Store) UpdatePost(ctx context.Context, userID string, u feed.PostUpdate
 		return nil, "", err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, "", mapErr(err)
+		return nil, "", commitErr(err)
 	}
 	return post, old, nil
 }
@@ -320,6 +320,20 @@ func wrap(err *error, msg string) {
 	if *err != nil {
 		*err = fmt.Errorf("%s: %w", msg, *err)
 	}
+}
+
+// commitErr maps the error of the statement that commits a write: as
+// mapErr, and when the connection failed once the statement may have
+// reached the server (not a failure to connect, and the driver cannot say it
+// was never sent), also
+// feed.ErrOutcomeUnknown: the write may have committed.
+func commitErr(err error) error {
+	m := mapErr(err)
+	var connErr *pgconn.ConnectError
+	if errors.Is(m, feed.ErrUnavailable) && !pgconn.SafeToRetry(err) && !errors.As(err, &connErr) {
+		return fmt.Errorf("%w: %w", feed.ErrOutcomeUnknown, m)
+	}
+	return m
 }
 
 // mapErr gives PostgreSQL errors the feed's meaning: no rows and a foreign

@@ -5,7 +5,11 @@
 //
 // Writes go through a pool of one connection whose transactions begin
 // IMMEDIATE, so writers queue in Go instead of failing with SQLITE_BUSY;
-// reads use a separate pool and see a consistent snapshot each.
+// reads use a separate pool and see a consistent snapshot each. A write
+// waits at most Options.BusyTimeout for a lock held by another process, and
+// at most Options.WriteTimeout in all, its wait in that queue included: when
+// the file stays locked, writes fail with feed.ErrUnavailable instead of
+// piling up behind each other.
 package sqlite
 
 import (
@@ -29,20 +33,57 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Defaults of Options.
+const (
+	DefaultBusyTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+)
+
+// Options configures OpenWith. The zero value is the defaults.
+type Options struct {
+	// BusyTimeout bounds how long a statement waits for a lock held by
+	// another connection or process (SQLite's busy_timeout); then the write
+	// fails with feed.ErrUnavailable. Zero means 10s.
+	BusyTimeout time.Duration
+	// WriteTimeout bounds a whole write: its wait for the writer connection
+	// (behind the other writes of this Store) and its statements. A write
+	// that cannot finish within it fails with feed.ErrUnavailable, so that
+	// while the file is locked requests do not queue up behind each other
+	// for a busy timeout each. It is at least BusyTimeout. Zero means 30s.
+	WriteTimeout time.Duration
+}
+
 // Store is a feed.Store in a SQLite database file.
 type Store struct {
-	w *sql.DB // one connection, IMMEDIATE transactions
-	r *sql.DB // readers
+	w         *sql.DB // one connection, IMMEDIATE transactions
+	r         *sql.DB // readers
+	writeTime time.Duration
 }
 
 var _ feed.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path and applies the
-// migrations it lacks.
+// Open opens (creating if needed) the database file at path with the
+// default Options and applies the migrations it lacks.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, nil)
+}
+
+// OpenWith is Open with options; opts may be nil.
+func OpenWith(ctx context.Context, path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	o.WriteTimeout = max(o.WriteTimeout, o.BusyTimeout)
 	dsn := func(txlock string) string {
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Add("_pragma", "synchronous(FULL)")
@@ -63,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, writeTime: o.WriteTimeout}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -123,6 +164,20 @@ func (s *Store) apply(ctx context.Context, version int, body string) error {
 	return mapErr(tx.Commit())
 }
 
+// bound limits a write to the write timeout, its wait for the writer
+// connection included. The returned done, deferred with the write's error,
+// turns a failure caused by that limit (rather than by ctx) into
+// feed.ErrUnavailable, and releases the timer.
+func (s *Store) bound(ctx context.Context) (context.Context, func(*error)) {
+	wctx, cancel := context.WithTimeout(ctx, s.writeTime)
+	return wctx, func(err *error) {
+		if *err != nil && ctx.Err() == nil && wctx.Err() != nil && !errors.Is(*err, feed.ErrUnavailable) {
+			*err = fmt.Errorf("%w: write not done within %v: %w", feed.ErrUnavailable, s.writeTime, *err)
+		}
+		cancel()
+	}
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
@@ -138,8 +193,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // CreateUser implements feed.Store.
-func (s *Store) CreateUser(ctx context.Context, u *feed.User) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (id, email, password, name, status, created_at, updated_at)
+func (s *Store) CreateUser(ctx context.Context, u *feed.User) (err error) {
+	ctx, done := s.bound(ctx)
+	defer done(&err)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO users (id, email, password, name, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, feed.NormalizeEmail(u.Email), u.Password, u.Name, u.Status,
 		u.CreatedAt.UnixMilli(), u.UpdatedAt.UnixMilli())
 	if isCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) || isCode(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -183,7 +240,9 @@ func (s *Store) UserByID(ctx context.Context, id string) (*feed.User, error) {
 }
 
 // SetStatus implements feed.Store.
-func (s *Store) SetStatus(ctx context.Context, userID, status string, at time.Time) error {
+func (s *Store) SetStatus(ctx context.Context, userID, status string, at time.Time) (err error) {
+	ctx, done := s.bound(ctx)
+	defer done(&err)
 	res, err := s.w.ExecContext(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
 		status, at.UnixMilli(), userID)
 	if err != nil {
@@ -216,6 +275,8 @@ func scanPost(row scanner) (*feed.Post, error) {
 // CreatePost implements feed.Store.
 func (s *Store) CreatePost(ctx context.Context, p *feed.Post) (err error) {
 	defer wrap(&err, "sqlite: create post")
+	ctx, done := s.bound(ctx)
+	defer done(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(err)
@@ -290,6 +351,8 @@ func ownedPost(ctx context.Context, tx *sql.Tx, userID, postID string) (image st
 // UpdatePost implements feed.Store.
 func (s *Store) UpdatePost(ctx context.Context, userID string, u feed.PostUpdate) (post *feed.Post, old string, err error) {
 	defer wrap(&err, "sqlite: update post")
+	ctx, done := s.bound(ctx)
+	defer done(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, "", mapErr(err)
@@ -320,6 +383,8 @@ func (s *Store) UpdatePost(ctx context.Context, userID string, u feed.PostUpdate
 // DeletePost implements feed.Store.
 func (s *Store) DeletePost(ctx context.Context, userID, postID string) (post *feed.Post, err error) {
 	defer wrap(&err, "sqlite: delete post")
+	ctx, done := s.bound(ctx)
+	defer done(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, mapErr(err)

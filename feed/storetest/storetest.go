@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) feed.Store) {
 		{"UpdatePost", testUpdatePost},
 		{"DeletePost", testDeletePost},
 		{"ConcurrentWriters", testConcurrent},
+		{"InjectionLookingInput", testInjectionLookingInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,5 +308,53 @@ func testConcurrent(t *testing.T, s feed.Store) {
 			t.Errorf("unexpected or duplicated post %+v", p)
 		}
 		seen[p.ID] = true
+	}
+}
+
+// testInjectionLookingInput stores and reads back text that would break a
+// query built by concatenation (quotes, comments, statement separators,
+// LIKE wildcards, a NUL-free backslash mix): the values come back exactly,
+// lookups by such values find nothing else, and the tables are intact.
+func testInjectionLookingInput(t *testing.T, s feed.Store) {
+	ctx := ctxT(t)
+	nasty := []string{
+		`'; DROP TABLE posts; --`, `" OR "1"="1`, `' OR '1'='1' --`, `%`, `_`, `\'; SELECT pg_sleep(10); --`,
+		`Robert'); DELETE FROM users WHERE ('1'='1`, "$1", "?", "x' UNION SELECT id, email, password, name, status, 0, 0 FROM users --",
+	}
+	victim := newUser(t, s, "victim@example.com", "Victim")
+	for i, v := range nasty {
+		u := newUser(t, s, fmt.Sprintf("u%d@example.com", i), v)
+		if got, err := s.UserByID(ctx, u.ID); err != nil || got.Name != v {
+			t.Fatalf("user named %q read back as %v, %v", v, got, err)
+		}
+		if err := s.SetStatus(ctx, u.ID, v, feed.Now()); err != nil {
+			t.Fatalf("SetStatus(%q): %v", v, err)
+		}
+		if got, err := s.UserByID(ctx, u.ID); err != nil || got.Status != v {
+			t.Fatalf("status %q read back as %v, %v", v, got, err)
+		}
+		// Lookups by such a value match nothing (not everything).
+		if _, err := s.UserByEmail(ctx, v); !errors.Is(err, feed.ErrNotFound) {
+			t.Errorf("UserByEmail(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.UserByID(ctx, v); !errors.Is(err, feed.ErrNotFound) {
+			t.Errorf("UserByID(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.Post(ctx, v); !errors.Is(err, feed.ErrNotFound) {
+			t.Errorf("Post(%q) = %v, want ErrNotFound", v, err)
+		}
+		p := newPost(t, s, u, v, feed.Now())
+		if got, err := s.Post(ctx, p.ID); err != nil || got.Title != v || got.Creator.Name != v {
+			t.Fatalf("post titled %q read back as %+v, %v", v, got, err)
+		}
+		if _, err := s.DeletePost(ctx, u.ID, v); !errors.Is(err, feed.ErrNotFound) {
+			t.Errorf("DeletePost(id %q) = %v, want ErrNotFound", v, err)
+		}
+	}
+	if got, err := s.UserByID(ctx, victim.ID); err != nil || got.Name != "Victim" || got.Status != feed.DefaultStatus {
+		t.Errorf("another user changed: %+v, %v", got, err)
+	}
+	if _, total, err := s.Posts(ctx, 0, 100); err != nil || total != len(nasty) {
+		t.Errorf("posts after the nasty input: total %d, %v; want %d", total, err, len(nasty))
 	}
 }
