@@ -32,10 +32,11 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# A longer fuzz run of every parser (FUZZTIME per target, default 60s).
+# A longer fuzz run of every fuzz target in the module (FUZZTIME per
+# target, default 60s).
 FUZZTIME ?= 60s
 fuzz:
-	@for pkg in ./engineio ./socketio; do \
+	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \

@@ -558,7 +558,8 @@ func TestCORSHeadersAndRoutes(t *testing.T) {
 	// The UI: security headers with a CSP allowing its own origin over ws/wss.
 	r := e.do("GET", "/", "", nil)
 	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "connect-src 'self' ws: wss:") ||
-		r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("X-Content-Type-Options") != "nosniff" ||
+		r.header.Get("Cross-Origin-Opener-Policy") != "same-origin" || !strings.Contains(r.header.Get("Permissions-Policy"), "camera=()") {
 		t.Errorf("UI headers = %v", r.header)
 	}
 	// Health.

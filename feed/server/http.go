@@ -25,6 +25,8 @@ func uiHeaders(next http.Handler) http.Handler {
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Content-Security-Policy", uiCSP)
 		hdr.Set("Referrer-Policy", "same-origin")
+		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hdr.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
 		if r.Method == http.MethodOptions {
 			httpapi.SetCORS(hdr)
 			w.WriteHeader(http.StatusOK)
