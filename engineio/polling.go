@@ -105,16 +105,18 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		batch = []*Message{msgClose}
 	}
 	body, ctype := s.encodeBatch(batch, r)
+	// The GET is over once its batch is taken: boundedWrite flushes the
+	// response, and a client that has read it may act on it (pause for an
+	// upgrade, send the next GET) before the write returns. A close in
+	// that moment must queue its close packet for the next GET, not count
+	// on this one.
 	s.mu.Lock()
 	s.recycleLocked(batch)
-	s.mu.Unlock()
-	s.srv.boundedWrite(w, func() { s.srv.writePayload(w, r, body, ctype) })
-	putBuf(body)
-
-	s.mu.Lock()
 	s.getActive = false
 	closed := s.state == stateClosed
 	s.mu.Unlock()
+	s.srv.boundedWrite(w, func() { s.srv.writePayload(w, r, body, ctype) })
+	putBuf(body)
 	if closed {
 		s.srv.remove(s)
 	}
