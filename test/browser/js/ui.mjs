@@ -2,6 +2,8 @@
 // sign up, log in (and the errors on the way), status, then what Alice
 // creates, edits and deletes appears in Bob's feed without a reload.
 // Env: HERALD_URL, ARTIFACTS_DIR, IMAGE_PNG, IMAGE_JPEG.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { check, emit, env, launch, main, until } from './lib.mjs';
 
@@ -213,7 +215,10 @@ main(async () => {
     // Every other refusal shows the API's own message, whatever it says.
     const refusals = [
       { what: 'a file that is not an image', file: { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') } },
-      { what: 'an image over the size limit', file: { name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(11 << 20, 1) } },
+      // A path, not a buffer: Playwright hands a local file to chromium by
+      // name, where 11 MiB in a buffer crosses the DevTools protocol in
+      // base64 (tens of seconds on a loaded machine).
+      { what: 'an image over the size limit', file: hugeFile() },
     ];
     await fillEditor(A, { title: 'First light' });
     for (const r of refusals) {
@@ -433,3 +438,13 @@ main(async () => {
     await browser.close();
   }
 });
+
+// hugeFile writes an 11 MiB file named huge.png (over the 10 MB upload
+// limit) to a temporary folder and returns its path.
+function hugeFile() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-ui-'));
+  const file = path.join(dir, 'huge.png');
+  fs.writeFileSync(file, Buffer.alloc(11 << 20, 1));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return file;
+}
