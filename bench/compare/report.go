@@ -357,7 +357,9 @@ func report(s settings, m machine, runs []run, unit string) (string, error) {
 	// main runs them first unless FEED=0 or CLUSTER=0.
 	for _, x := range extraSections {
 		if md, err := os.ReadFile(x.results); err == nil {
-			w("## %s\n\n%s\n\n", x.title, strings.TrimSpace(string(md)))
+			// Their own headings go one level down, under this section's.
+			body := strings.ReplaceAll("\n"+strings.TrimSpace(string(md)), "\n#", "\n##")
+			w("## %s\n%s\n\n", x.title, body)
 		}
 	}
 
