@@ -61,6 +61,19 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(s.queue) > 0 && !s.probed {
 			batch = s.takeQueueLocked()
+			if n := len(batch); n > 1 && batch[n-1] == msgClose && s.state != stateOpen {
+				// As Node, the close packet goes in a response of its own:
+				// a client handles what came before it (a Socket.IO
+				// DISCONNECT, say) before it hears of the close. The next
+				// GET collects it; the session drains until then.
+				batch = batch[:n-1]
+				s.queue = append(s.queue, msgClose)
+				s.queued += msgClose.size()
+				if s.state == stateClosed {
+					s.state = stateDraining
+					s.setTimerLocked(timerDrain, time.Now().Add(s.srv.opts.PingTimeout))
+				}
+			}
 			break
 		}
 		if s.state != stateOpen && s.state != stateDraining {

@@ -22,7 +22,7 @@ import (
 	"github.com/heraldio/herald/socketio"
 )
 
-const wait = 10 * time.Second
+const wait = 30 * time.Second // generous: node starts slowly on a loaded 2-core CI machine
 
 func redisAddr() string {
 	if a := os.Getenv("REDIS_ADDR"); a != "" {
