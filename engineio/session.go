@@ -431,7 +431,18 @@ func (s *Session) closeWith(reason Reason, err error, graceful bool) {
 			}
 			s.queue = append(s.queue, msgClose)
 		}
-		if s.getActive {
+		if s.getActive && len(s.queue) > 1 && graceful {
+			// The held GET takes the messages, and the next GET the close
+			// packet, in a response of its own (servePoll): the session
+			// drains until then.
+			s.state = stateDraining
+			drain = true
+			s.setTimerLocked(timerDrain, time.Now().Add(s.srv.opts.PingTimeout))
+			select {
+			case s.pollWake <- struct{}{}:
+			default:
+			}
+		} else if s.getActive {
 			s.state = stateClosed
 			select {
 			case s.pollWake <- struct{}{}:

@@ -289,6 +289,13 @@ func (c *client) connect(name string, auth json.RawMessage) {
 			return
 		}
 	}
+	// Missed events go first, before the socket can receive a live
+	// broadcast (nsp.add below): a live one sent between them would arrive
+	// ahead of older missed ones. The client buffers them until the CONNECT
+	// reply, as with Node.
+	for _, p := range missed {
+		c.send(p)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -305,11 +312,6 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		nsp.adapter.AddAll(s.id, saved.rooms)
 	}
 	s.connected.Store(true)
-	// Missed events go first: the client buffers them until the CONNECT
-	// reply, as with Node.
-	for _, p := range missed {
-		c.send(p)
-	}
 	reply := &Packet{Type: PacketConnect, Namespace: name, ID: NoAck}
 	if c.protocol == 5 {
 		reply.Data, _ = json.Marshal(struct {
