@@ -203,11 +203,49 @@ type Message struct {
 	Attachments [][]byte `json:"-"`
 }
 
+// UnmarshalJSON implements json.Unmarshaler with exact key matching:
+// JavaScript reads obj.type, never obj.TYPE, so neither do we (encoding/json
+// alone would match keys without regard to case).
+func (m *Message) UnmarshalJSON(b []byte) error {
+	*m = Message{}
+	return decodeExact(b, map[string]any{
+		"uid": &m.UID, "requestId": &m.RequestID, "type": &m.Type, "rooms": &m.Rooms,
+		"opts": &m.Opts, "close": &m.Close, "sid": &m.SID, "room": &m.Room, "data": &m.Data,
+		"packet": &m.Packet, "sockets": &m.Sockets, "clientCount": &m.ClientCount,
+	})
+}
+
+// decodeExact decodes the JSON object b, storing the value of each key of
+// fields (matched exactly, the last of repeated keys winning as in
+// JSON.parse) through the pointer it maps to. Other keys are ignored.
+func decodeExact(b []byte, fields map[string]any) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	for k, raw := range obj {
+		dst, ok := fields[k]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
 // WireOpts is the opts object of requests and broadcasts.
 type WireOpts struct {
 	Rooms  Rooms                      `json:"rooms"`
 	Except Rooms                      `json:"except"`
 	Flags  map[string]json.RawMessage `json:"flags"`
+}
+
+// UnmarshalJSON implements json.Unmarshaler with exact key matching.
+func (o *WireOpts) UnmarshalJSON(b []byte) error {
+	*o = WireOpts{}
+	return decodeExact(b, map[string]any{"rooms": &o.Rooms, "except": &o.Except, "flags": &o.Flags})
 }
 
 // Options converts o to socketio's form, ignoring unknown flags.
@@ -301,6 +339,12 @@ type WirePacket struct {
 	Type int             `json:"type"`
 	Data json.RawMessage `json:"data"`
 	Nsp  *string         `json:"nsp"`
+}
+
+// UnmarshalJSON implements json.Unmarshaler with exact key matching.
+func (p *WirePacket) UnmarshalJSON(b []byte) error {
+	*p = WirePacket{}
+	return decodeExact(b, map[string]any{"type": &p.Type, "data": &p.Data, "nsp": &p.Nsp})
 }
 
 // Packet converts a wire packet to an event packet for namespace defNsp

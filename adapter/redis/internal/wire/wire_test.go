@@ -97,3 +97,26 @@ func TestRooms(t *testing.T) {
 		t.Fatalf("rooms %q", r)
 	}
 }
+
+// TestExactKeys checks that keys match as JavaScript reads them, exactly:
+// notepack and JSON.parse make objects whose "tYpe" is not "type".
+func TestExactKeys(t *testing.T) {
+	// [48, {tYpe: 2, dAtA: [48, 48], "000": <bin 000>}] (found by FuzzDecodeBroadcast)
+	if _, err := DecodeBroadcast([]byte("\x930\x83\xa4tYpe\x02\xa4dAtA\x9200\xa30000\xc4\x03000")); err == nil {
+		t.Error("a packet whose keys differ in case from type and data was accepted")
+	}
+	m, err := DecodeMessage([]byte(`{"TYPE":7,"requestId":"r","RequestId":"x","opts":{"Rooms":["a"],"rooms":["b"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != nil || m.RequestID != "r" || m.Opts == nil || len(m.Opts.Rooms) != 1 || m.Opts.Rooms[0] != "b" {
+		t.Fatalf("decoded %+v opts %+v", m, m.Opts)
+	}
+	var p WirePacket
+	if err := json.Unmarshal([]byte(`{"type":2,"type":5,"Data":[1],"nsp":"/x"}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Type != 5 || p.Data != nil || p.Nsp == nil || *p.Nsp != "/x" {
+		t.Fatalf("decoded %+v", p)
+	}
+}
