@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,7 +10,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/heraldio/herald/feed/httpapi"
 	"github.com/heraldio/herald/feed/server"
+	"github.com/heraldio/herald/feed/sqlite"
 )
 
 // runServe runs the feed service until ctx ends (SIGINT or SIGTERM), then
@@ -34,6 +37,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"comma-separated origins allowed to connect to /socket.io/ from a browser, with credentials; empty: any origin, echoed (env HERALD_CORS_ORIGIN)")
 	logLevel := fs.String("log-level", "info",
 		"log level: debug, info, warn or error (env HERALD_LOG_LEVEL)")
+	loginPerAccount := fs.Int("login-limit-account", httpapi.DefaultLoginFailuresPerAccount,
+		"failed logins allowed per account within --login-window before POST /auth/login answers 429; negative: no limit (env HERALD_LOGIN_LIMIT_ACCOUNT)")
+	loginPerIP := fs.Int("login-limit-ip", httpapi.DefaultLoginFailuresPerIP,
+		"failed logins allowed per client address (IPv6: per /64) within --login-window; negative: no limit (env HERALD_LOGIN_LIMIT_IP)")
+	loginWindow := fs.Duration("login-window", httpapi.DefaultLoginWindow,
+		"how long failed logins are counted, and so the longest a client waits after a 429 (env HERALD_LOGIN_WINDOW)")
+	clientIPHeader := fs.String("client-ip-header", "",
+		"header holding the client's address, set by a reverse proxy in front (X-Real-IP, or X-Forwarded-For whose last entry is used); "+
+			"empty: the connection's address. Set it only behind such a proxy: a client reaching the service directly can write any value (env HERALD_CLIENT_IP_HEADER)")
+	sqliteBusy := fs.Duration("sqlite-busy-timeout", sqlite.DefaultBusyTimeout,
+		"SQLite store: how long a statement waits for a lock held by another process before the request fails with 503 (env HERALD_SQLITE_BUSY_TIMEOUT)")
+	sqliteWrite := fs.Duration("sqlite-write-timeout", sqlite.DefaultWriteTimeout,
+		"SQLite store: how long a whole write may take, its wait behind other writes included, before the request fails with 503; at least --sqlite-busy-timeout (env HERALD_SQLITE_WRITE_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: herald serve [flags]
 
@@ -73,6 +89,16 @@ Flags (each also read from the environment variable named; a flag wins):
 			origins = append(origins, o)
 		}
 	}
+	if *loginPerAccount == 0 || *loginPerIP == 0 {
+		return errors.New("--login-limit-account and --login-limit-ip: want a positive number of failures, or a negative one for no limit")
+	}
+	if *loginWindow <= 0 || *sqliteBusy <= 0 || *sqliteWrite <= 0 {
+		return errors.New("--login-window, --sqlite-busy-timeout and --sqlite-write-timeout: want a positive duration")
+	}
+	limit := httpapi.LoginLimit{PerAccount: *loginPerAccount, PerIP: *loginPerIP, Window: *loginWindow}
+	if h := strings.TrimSpace(*clientIPHeader); h != "" {
+		limit.ClientIP = httpapi.HeaderClientIP(h)
+	}
 	return server.Run(ctx, server.Config{
 		Addr:        *addr,
 		DataDir:     *dataDir,
@@ -81,6 +107,8 @@ Flags (each also read from the environment variable named; a flag wins):
 		JWTSecret:   *jwtSecret,
 		CORSOrigins: origins,
 		Logger:      logger,
+		LoginLimit:  limit,
+		SQLite:      sqlite.Options{BusyTimeout: *sqliteBusy, WriteTimeout: *sqliteWrite},
 		// Whatever the log level, stdout tells where the service listens.
 		OnListening: func(addr string) { fmt.Fprintf(stdout, "listening addr=%s\n", addr) },
 	})
@@ -95,6 +123,13 @@ var envVars = map[string]string{
 	"jwt-secret":  "HERALD_JWT_SECRET",
 	"cors-origin": "HERALD_CORS_ORIGIN",
 	"log-level":   "HERALD_LOG_LEVEL",
+
+	"login-limit-account":  "HERALD_LOGIN_LIMIT_ACCOUNT",
+	"login-limit-ip":       "HERALD_LOGIN_LIMIT_IP",
+	"login-window":         "HERALD_LOGIN_WINDOW",
+	"client-ip-header":     "HERALD_CLIENT_IP_HEADER",
+	"sqlite-busy-timeout":  "HERALD_SQLITE_BUSY_TIMEOUT",
+	"sqlite-write-timeout": "HERALD_SQLITE_WRITE_TIMEOUT",
 }
 
 // applyEnv sets each flag not given on the command line from its

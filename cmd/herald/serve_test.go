@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -175,7 +176,9 @@ func TestServeHelp(t *testing.T) {
 	}
 	for _, s := range []string{"-addr", "-data-dir", "-database", "-adapter", "-jwt-secret", "-cors-origin", "-log-level",
 		"HERALD_ADDR", "HERALD_DATA_DIR", "HERALD_DATABASE", "HERALD_ADAPTER", "HERALD_JWT_SECRET", "HERALD_CORS_ORIGIN", "HERALD_LOG_LEVEL",
-		"redis://", "mode=sharded", "key=prefix"} {
+		"redis://", "mode=sharded", "key=prefix",
+		"-login-limit-account", "-login-limit-ip", "-login-window", "-client-ip-header", "-sqlite-busy-timeout", "-sqlite-write-timeout",
+		"HERALD_LOGIN_LIMIT_ACCOUNT", "HERALD_LOGIN_LIMIT_IP", "HERALD_LOGIN_WINDOW", "HERALD_CLIENT_IP_HEADER", "HERALD_SQLITE_BUSY_TIMEOUT", "HERALD_SQLITE_WRITE_TIMEOUT"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %s:\n%s", s, out.String())
 		}
@@ -191,6 +194,10 @@ func TestServeBadFlags(t *testing.T) {
 		{"--adapter", "postgres"}, // on SQLite
 		{"--adapter", "nats://127.0.0.1:4222"},
 		{"--adapter", "redis://127.0.0.1:6379?mode=fast"},
+		{"--login-limit-account", "0"},
+		{"--login-window", "0s"},
+		{"--sqlite-busy-timeout", "-1s"},
+		{"--sqlite-write-timeout", "soon"},
 	} {
 		err := runServe(context.Background(), append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...), io.Discard, io.Discard)
 		if err == nil || errors.Is(err, flag.ErrHelp) {
@@ -231,6 +238,87 @@ func TestServeAdapters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeLoginLimit checks the login limit flags: per-address counting
+// under the proxy's header, the per-account limit off.
+func TestServeLoginLimit(t *testing.T) {
+	t.Setenv("HERALD_LOGIN_LIMIT_IP", "2")
+	url, _ := serve(t, "--data-dir", t.TempDir(), "--login-limit-account", "-1", "--client-ip-header", "X-Real-IP", "--login-window", "1h")
+	login := func(email, ip string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url+"/auth/login", strings.NewReader(`{"email":"`+email+`","password":"wrong"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Real-IP", ip)
+		res, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	// Each failure names another account: only the address limit counts.
+	for i, want := range []int{401, 401, 429} {
+		if got := login(fmt.Sprintf("u%d@example.com", i), "203.0.113.7"); got != want {
+			t.Fatalf("failure %d from 203.0.113.7: %d, want %d", i+1, got, want)
+		}
+	}
+	if got := login("u9@example.com", "203.0.113.8"); got != 401 {
+		t.Fatalf("first failure from another address behind the proxy: %d, want 401", got)
+	}
+}
+
+// TestServeSQLiteTimeouts checks that the SQLite timeout flags reach the
+// store: with the file locked by another connection, a status update fails
+// with 503 after the configured 300ms, well before the default 10s busy
+// timeout (the client gives up at 8s).
+func TestServeSQLiteTimeouts(t *testing.T) {
+	dir := t.TempDir()
+	url, _ := serve(t, "--data-dir", dir, "--sqlite-busy-timeout", "300ms", "--sqlite-write-timeout", "300ms")
+	if code, v := call(t, "PUT", url+"/auth/signup", "", "application/json", []byte(`{"email":"lock@example.com","password":"secret","name":"L"}`)); code != 201 {
+		t.Fatalf("signup: %d %v", code, v)
+	}
+	code, v := call(t, "POST", url+"/auth/login", "", "application/json", []byte(`{"email":"lock@example.com","password":"secret"}`))
+	token, _ := v["token"].(string)
+	if code != 200 || token == "" {
+		t.Fatalf("login: %d %v", code, v)
+	}
+	setStatus := func(client *http.Client) (*http.Response, error) {
+		req, _ := http.NewRequest("PATCH", url+"/auth/status", strings.NewReader(`{"status":"locked out"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		return client.Do(req)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "feed.db")+"?_pragma=busy_timeout(30000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatalf("BEGIN EXCLUSIVE: %v", err)
+	}
+	res, err := setStatus(&http.Client{Timeout: 8 * time.Second})
+	if err != nil {
+		t.Fatalf("status update with the file locked: %v (the 300ms timeouts were not applied?)", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status update with the file locked: %d, want 503", res.StatusCode)
+	}
+	if _, err := holder.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = setStatus(&http.Client{Timeout: time.Minute}); err != nil || res.StatusCode != 200 {
+		t.Fatalf("status update once the lock is gone: %v %v, want 200", res, err)
+	}
+	res.Body.Close()
 }
 
 func TestApplyEnv(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,6 +78,38 @@ func remoteIP(r *http.Request) string {
 	if err != nil {
 		host = r.RemoteAddr
 	}
+	return groupIP(host)
+}
+
+// HeaderClientIP returns a LoginLimit.ClientIP that reads the client's
+// address from the request header name, as a reverse proxy sets it
+// (X-Real-IP, or X-Forwarded-For, whose last entry is the address the
+// nearest proxy saw, the only one it vouches for). A request without the
+// header, or whose entry is not an IP address, is counted under its
+// r.RemoteAddr. Use it only behind a proxy that sets the header on every
+// request: a client that reaches the service directly can write any value.
+func HeaderClientIP(name string) func(r *http.Request) string {
+	name = http.CanonicalHeaderKey(name)
+	return func(r *http.Request) string {
+		vals := r.Header.Values(name)
+		if len(vals) == 0 {
+			return remoteIP(r)
+		}
+		last := vals[len(vals)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		last = strings.TrimSpace(last)
+		if _, err := netip.ParseAddr(last); err != nil {
+			return remoteIP(r)
+		}
+		return groupIP(last)
+	}
+}
+
+// groupIP is host's canonical form when it is an IP address, an IPv6
+// address standing for its /64; host itself otherwise.
+func groupIP(host string) string {
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return host

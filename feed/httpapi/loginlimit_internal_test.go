@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -75,4 +76,31 @@ func TestLimiterBounded(t *testing.T) {
 		t.Fatal("blocked after the window")
 	}
 	end(false, true)
+}
+
+func TestHeaderClientIP(t *testing.T) {
+	ip := HeaderClientIP("x-forwarded-for")
+	for _, tc := range []struct {
+		remote string
+		vals   []string
+		want   string
+	}{
+		{"192.0.2.1:5000", nil, "192.0.2.1"},
+		{"192.0.2.1:5000", []string{"198.51.100.9"}, "198.51.100.9"},
+		{"192.0.2.1:5000", []string{"1.1.1.1, 198.51.100.9"}, "198.51.100.9"},               // the nearest proxy's entry
+		{"192.0.2.1:5000", []string{"1.1.1.1", "10.0.0.1 , 198.51.100.9 "}, "198.51.100.9"}, // repeated header: the last
+		{"192.0.2.1:5000", []string{"2001:db8:1:2:3:4:5:6"}, "2001:db8:1:2::/64"},
+		{"192.0.2.1:5000", []string{"::ffff:198.51.100.9"}, "198.51.100.9"},
+		{"192.0.2.1:5000", []string{"not an address"}, "192.0.2.1"},
+		{"192.0.2.1:5000", []string{""}, "192.0.2.1"},
+	} {
+		r := httptest.NewRequest("POST", "/auth/login", nil)
+		r.RemoteAddr = tc.remote
+		for _, v := range tc.vals {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := ip(r); got != tc.want {
+			t.Errorf("%s with %q: %q, want %q", tc.remote, tc.vals, got, tc.want)
+		}
+	}
 }

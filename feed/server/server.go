@@ -72,6 +72,16 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown once the context of Serve
 	// ends. Zero means 15s.
 	ShutdownTimeout time.Duration
+	// LoginLimit bounds failed logins per account and per client address
+	// (POST /auth/login answers 429 beyond it). The zero value means 5 per
+	// account and 20 per address in 15 minutes, addresses read from the
+	// connection; see httpapi.LoginLimit.
+	LoginLimit httpapi.LoginLimit
+	// SQLite tunes the SQLite store (when DatabaseURL is empty): how long a
+	// write waits for a locked file before the request fails with 503. The
+	// zero value means a busy timeout of 10s and a write timeout of 30s;
+	// see sqlite.Options.
+	SQLite sqlite.Options
 }
 
 // Server is the assembled feed service.
@@ -114,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	store, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, cfg.SQLite)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.svc = feed.NewService(store, &feed.ServiceOptions{BcryptCost: cfg.BcryptCost, OnChange: s.emit})
 	api, err := httpapi.New(httpapi.Options{
 		Service: s.svc, Secret: secret, ImagesDir: filepath.Join(cfg.DataDir, "images"),
-		MaxImageBytes: cfg.MaxImageBytes, Logger: log,
+		MaxImageBytes: cfg.MaxImageBytes, Logger: log, LoginLimit: cfg.LoginLimit,
 	})
 	if err != nil {
 		s.Close(ctx)
@@ -270,10 +280,10 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.Serve(ctx, ln)
 }
 
-func openStore(ctx context.Context, url, dataDir string) (feed.Store, error) {
+func openStore(ctx context.Context, url, dataDir string, sqliteOpts sqlite.Options) (feed.Store, error) {
 	switch {
 	case url == "":
-		s, err := sqlite.Open(ctx, filepath.Join(dataDir, "feed.db"))
+		s, err := sqlite.OpenWith(ctx, filepath.Join(dataDir, "feed.db"), &sqliteOpts)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
