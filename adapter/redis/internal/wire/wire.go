@@ -367,8 +367,19 @@ func ToPacket(raw json.RawMessage, atts [][]byte) (*socketio.Packet, error) {
 	}
 	p := &socketio.Packet{Type: socketio.PacketEvent, Namespace: nsp, ID: socketio.NoAck, Data: wp.Data}
 	if len(atts) > 0 {
-		p.Type = socketio.PacketBinaryEvent
-		p.Attachments = atts
+		// The message's bin values are numbered across all of it; the
+		// packet keeps those its data holds, renumbered in order, as Node
+		// sees the Buffers inside packet.data and nothing else.
+		mp, err := socketio.AppendMsgpack(nil, wp.Data, atts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: packet data: %w", ErrMalformed, err)
+		}
+		if p.Data, p.Attachments, _, err = socketio.ReadMsgpack(mp); err != nil {
+			return nil, fmt.Errorf("%w: packet data: %w", ErrMalformed, err)
+		}
+		if len(p.Attachments) > 0 {
+			p.Type = socketio.PacketBinaryEvent
+		}
 	}
 	return p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/heraldio/herald/socketio"
 )
 
 // seeds returns the messages Node published (../../testdata), as fuzz seeds.
@@ -118,5 +120,32 @@ func TestExactKeys(t *testing.T) {
 	}
 	if p.Type != 5 || p.Data != nil || p.Nsp == nil || *p.Nsp != "/x" {
 		t.Fatalf("decoded %+v", p)
+	}
+}
+
+// TestPacketAttachments: a packet keeps only the bin values its data holds,
+// renumbered in order (found by FuzzDecodeBroadcast: a bin value outside
+// the packet made a binary event of a text one).
+func TestPacketAttachments(t *testing.T) {
+	// [48, {type: 2, data: [48, 48, 48], "000": <bin 000>}]
+	m, err := DecodeBroadcast([]byte("\x930\x83\xa4type\x02\xa4data\x93000\xa30000\xc4\x03000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Packet.Type != socketio.PacketEvent || len(m.Packet.Attachments) != 0 || string(m.Packet.Data) != "[48,48,48]" {
+		t.Fatalf("packet %+v", m.Packet)
+	}
+	// A message whose first bin is elsewhere and whose data holds the second.
+	raw := json.RawMessage(`{"type":2,"data":["ev",{"_placeholder":true,"num":1}]}`)
+	p, err := ToPacket(raw, [][]byte{[]byte("other"), []byte("mine")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Type != socketio.PacketBinaryEvent || len(p.Attachments) != 1 || string(p.Attachments[0]) != "mine" ||
+		string(p.Data) != `["ev",{"_placeholder":true,"num":0}]` {
+		t.Fatalf("packet %+v data %s", p, p.Data)
+	}
+	if _, err := ToPacket(json.RawMessage(`{"type":2,"data":[{"_placeholder":true,"num":5}]}`), [][]byte{[]byte("x")}); err == nil {
+		t.Fatal("a placeholder past the attachments was accepted")
 	}
 }
