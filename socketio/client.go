@@ -28,7 +28,7 @@ const (
 type engineHandler struct{ srv *Server }
 
 func (h engineHandler) OnOpen(es *engineio.Session) {
-	c := &client{srv: h.srv, conn: es, sockets: make(map[string]*Socket), decoder: h.srv.opts.Parser.NewDecoder()}
+	c := &client{srv: h.srv, conn: es, decoder: h.srv.opts.Parser.NewDecoder()}
 	c.waiting.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if es.Protocol() == 3 {
@@ -74,7 +74,7 @@ type client struct {
 	cancel   context.CancelFunc
 
 	mu      sync.Mutex
-	sockets map[string]*Socket // by namespace
+	sockets smallMap[string, *Socket] // by namespace
 	timer   *time.Timer        // connect timeout, until a first namespace joins
 	decoder Decoder            // used by the engine's reader only
 	closed  bool
@@ -129,7 +129,7 @@ func (c *client) drain() {
 
 func (c *client) connectTimeout() {
 	c.mu.Lock()
-	idle := len(c.sockets) == 0 && !c.closed
+	idle := c.sockets.len() == 0 && !c.closed
 	c.mu.Unlock()
 	if idle {
 		c.conn.Close()
@@ -187,7 +187,8 @@ func (c *client) finish(reason string, err error, closeConn bool) <-chan struct{
 func (c *client) socketFor(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	s, _ := c.sockets.get(nsp)
+	return s
 }
 
 func (c *client) dispatch(p *Packet) {
@@ -301,7 +302,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[name] = s
+	c.sockets.set(name, s)
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
@@ -374,21 +375,26 @@ func (c *client) write(msgs []*engineio.Message, volatile bool) bool {
 
 func (c *client) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if cur, _ := c.sockets.get(s.nsp.name); cur == s {
+		c.sockets.del(s.nsp.name)
 	}
 	c.mu.Unlock()
 }
 
-// closeAll disconnects every socket of the client with reason.
-func (c *client) closeAll(reason string, err error) {
+// socketList returns the client's sockets.
+func (c *client) socketList() []*Socket {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
+	defer c.mu.Unlock()
+	socks := make([]*Socket, 0, c.sockets.len())
+	for _, s := range c.sockets.all {
 		socks = append(socks, s)
 	}
-	c.mu.Unlock()
-	for _, s := range socks {
+	return socks
+}
+
+// closeAll disconnects every socket of the client with reason.
+func (c *client) closeAll(reason string, err error) {
+	for _, s := range c.socketList() {
 		s.onClose(reason, err)
 	}
 }

@@ -118,12 +118,7 @@ func (c *client) admitPacket() bool {
 		// After what the client queued before: its handlers see the events
 		// that were within the rate.
 		c.run(0, func() {
-			c.mu.Lock()
-			socks := make([]*Socket, 0, len(c.sockets))
-			for _, s := range c.sockets {
-				socks = append(socks, s)
-			}
-			c.mu.Unlock()
+			socks := c.socketList()
 			for _, s := range socks {
 				s.reportError(fmt.Errorf("%w (client %s)", ErrRateLimited, c.conn.ID()))
 				c.send(&Packet{Type: PacketDisconnect, Namespace: s.nsp.name, ID: NoAck})
@@ -142,7 +137,7 @@ func (c *client) namespaceLimitError() json.RawMessage {
 		return nil
 	}
 	c.mu.Lock()
-	n := len(c.sockets)
+	n := c.sockets.len()
 	c.mu.Unlock()
 	if n < max {
 		return nil

@@ -254,6 +254,69 @@ func TestBinary(t *testing.T) {
 	}
 }
 
+// TestOwnRoom: a socket's own room (its id), which the in-memory adapter
+// does not keep in its room tables, behaves as any room: it can be joined
+// by another socket, left, excepted, and it goes with the socket.
+func TestOwnRoom(t *testing.T) {
+	sockets := make(chan *socketio.Socket, 3)
+	io, url := newServer(t, nil, func(io *socketio.Server) {
+		io.OnConnection(func(s *socketio.Socket) { sockets <- s })
+	})
+	var rs []*raw
+	var ss []*socketio.Socket
+	for range 3 {
+		r := dialRaw(t, url, 4, "websocket")
+		r.connect(t, "/", "")
+		rs = append(rs, r)
+		ss = append(ss, recv(t, sockets))
+	}
+	mem := io.Of("/").Adapter().(*socketio.MemoryAdapter)
+	own := socketio.Room(ss[0].ID())
+	expectAll := func(want string, who ...int) {
+		t.Helper()
+		for _, i := range who {
+			rs[i].expect(t, want)
+		}
+	}
+	if !mem.HasRoom(own) || !slices.Contains(mem.Rooms(), own) || !slices.Equal(ss[0].Rooms(), []socketio.Room{own}) {
+		t.Fatalf("own room: HasRoom %v, Rooms %v, socket rooms %v", mem.HasRoom(own), mem.Rooms(), ss[0].Rooms())
+	}
+	_ = io.To(own).Emit("m", 1)
+	expectAll(`2["m",1]`, 0)
+	ss[1].Join(own) // another socket in the room named by ss[0]'s id
+	_ = io.To(own).Emit("m", 2)
+	expectAll(`2["m",2]`, 0, 1)
+	_ = io.To(own, "nobody").Emit("m", 3) // several rooms: once each
+	expectAll(`2["m",3]`, 0, 1)
+	_ = io.Except(own).Emit("m", 4)
+	expectAll(`2["m",4]`, 2)
+	if n := len(mem.Rooms()); n != 3 {
+		t.Fatalf("Rooms lists %d rooms, want 3 (each id once): %v", n, mem.Rooms())
+	}
+	ss[0].Leave(own)
+	_ = io.To(own).Emit("m", 5)
+	expectAll(`2["m",5]`, 1)
+	_ = io.Except(own).Emit("m", 6)
+	expectAll(`2["m",6]`, 0, 2)
+	ss[1].Leave(own)
+	if mem.HasRoom(own) || slices.Contains(mem.Rooms(), own) {
+		t.Fatalf("room %s still listed after both left", own)
+	}
+	ss[0].Join(own)
+	_ = io.To(own).Emit("m", 7)
+	expectAll(`2["m",7]`, 0)
+	gone := make(chan struct{})
+	ss[0].OnDisconnect(func(*socketio.Socket, string) { close(gone) })
+	ss[0].Disconnect(true)
+	recv(t, gone) // the adapter forgets the socket before "disconnect"
+	if mem.HasRoom(own) {
+		t.Fatal("own room still there after the disconnect")
+	}
+	// Nothing else arrived anywhere: the next frame is this one.
+	_ = io.Emit("m", 8)
+	expectAll(`2["m",8]`, 1, 2)
+}
+
 func TestRoomsAndBroadcasts(t *testing.T) {
 	sockets := make(chan *socketio.Socket, 3)
 	io, url := newServer(t, nil, func(io *socketio.Server) {

@@ -62,7 +62,7 @@ type Socket struct {
 
 	mu              sync.RWMutex
 	data            any
-	handlers        map[string]EventHandler
+	handlers        smallMap[string, EventHandler]
 	anyIn           []AnyHandler
 	anyOut          []AnyHandler
 	middlewares     []PacketMiddleware
@@ -155,17 +155,14 @@ func (s *Socket) SetData(v any) {
 // On registers the handler of an event, replacing any previous one.
 func (s *Socket) On(event string, h EventHandler) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string]EventHandler)
-	}
-	s.handlers[event] = h
+	s.handlers.set(event, h)
 	s.mu.Unlock()
 }
 
 // Off removes the handler of an event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	s.handlers.del(event)
 	s.mu.Unlock()
 }
 
@@ -408,7 +405,8 @@ func (s *Socket) onEvent(p *Packet) {
 		return
 	}
 	s.mu.RLock()
-	mws, anyIn, h := s.middlewares, s.anyIn, s.handlers[event]
+	h, _ := s.handlers.get(event)
+	mws, anyIn := s.middlewares, s.anyIn
 	s.mu.RUnlock()
 	for _, mw := range mws {
 		if err := mw(s, event, args); err != nil {
@@ -502,12 +500,7 @@ func (s *Socket) Disconnect(close bool) {
 		// As Node's client._disconnect: each socket of the connection is
 		// told (DISCONNECT) before the connection closes, so clients see
 		// "io server disconnect", not "transport close".
-		s.client.mu.Lock()
-		socks := make([]*Socket, 0, len(s.client.sockets))
-		for _, x := range s.client.sockets {
-			socks = append(socks, x)
-		}
-		s.client.mu.Unlock()
+		socks := s.client.socketList()
 		for _, x := range socks {
 			s.client.send(&Packet{Type: PacketDisconnect, Namespace: x.nsp.name, ID: NoAck})
 		}
