@@ -75,8 +75,8 @@ type client struct {
 
 	mu      sync.Mutex
 	sockets smallMap[string, *Socket] // by namespace
-	timer   *time.Timer        // connect timeout, until a first namespace joins
-	decoder Decoder            // used by the engine's reader only
+	timer   *time.Timer               // connect timeout, until a first namespace joins
+	decoder Decoder                   // used by the engine's reader only
 	closed  bool
 	tasks   []func()
 	running bool
