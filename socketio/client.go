@@ -30,7 +30,6 @@ type engineHandler struct{ srv *Server }
 func (h engineHandler) OnOpen(es *engineio.Session) {
 	c := &client{srv: h.srv, conn: es, decoder: h.srv.opts.Parser.NewDecoder()}
 	c.waiting.L = &c.mu
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if es.Protocol() == 3 {
 		c.protocol = 4
 	} else {
@@ -69,9 +68,10 @@ func (h engineHandler) OnClose(es *engineio.Session, reason engineio.Reason, err
 type client struct {
 	srv      *Server
 	conn     *engineio.Session
-	protocol int // Socket.IO protocol: 5, or 4 for Engine.IO 3 clients
-	ctx      context.Context
-	cancel   context.CancelFunc
+	protocol int                // Socket.IO protocol: 5, or 4 for Engine.IO 3 clients
+	ctx      context.Context    // for middleware, made on first use (c.context)
+	cancel   context.CancelFunc // nil until ctx is made
+	gone     bool               // the connection closed: ctx is canceled at once
 
 	mu      sync.Mutex
 	sockets smallMap[string, *Socket] // by namespace
@@ -284,8 +284,12 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	if saved != nil && !nsp.rec.opts.RunMiddlewares {
 		mws = nil
 	}
+	var ctx context.Context
+	if len(mws) > 0 {
+		ctx = c.context()
+	}
 	for _, mw := range mws {
-		if err := mw(c.ctx, s); err != nil {
+		if err := mw(ctx, s); err != nil {
 			c.send(&Packet{Type: PacketConnectError, Namespace: name, ID: NoAck, Data: c.connectErrorData(err)})
 			return
 		}
@@ -399,8 +403,27 @@ func (c *client) closeAll(reason string, err error) {
 	}
 }
 
+// context returns the client's context, which ends when its connection
+// closes. It is made on first use: most connections never need one.
+func (c *client) context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		if c.gone {
+			c.cancel()
+		}
+	}
+	return c.ctx
+}
+
 func (c *client) onEngineClose(reason string, err error) {
-	c.cancel() // middleware waiting on the client gives up now
+	c.mu.Lock()
+	c.gone = true
+	if c.cancel != nil {
+		c.cancel() // middleware waiting on the client gives up now
+	}
+	c.mu.Unlock()
 	c.finish(reason, err, false)
 	c.srv.track(c, false)
 }

@@ -781,3 +781,30 @@ func TestServerSideEmit(t *testing.T) {
 		t.Fatal("a handler ran for an unknown event")
 	}
 }
+
+// TestMiddlewareContextEndsWithConnection: a namespace middleware that
+// waits on its context is released when the client's connection closes,
+// and one that starts after the close gets an ended context.
+func TestMiddlewareContextEndsWithConnection(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ended := make(chan error, 2)
+	_, url := newServer(t, nil, func(io *socketio.Server) {
+		io.Use(func(ctx context.Context, s *socketio.Socket) error {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				ended <- ctx.Err()
+			case <-time.After(wait):
+				ended <- errors.New("context not canceled")
+			}
+			return ctx.Err()
+		})
+	})
+	r := dialRaw(t, url, 4, "websocket")
+	r.send(t, "0")
+	recv(t, started)
+	_ = r.conn.Close()
+	if err := recv(t, ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("middleware: %v, want context.Canceled", err)
+	}
+}

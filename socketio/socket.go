@@ -60,19 +60,46 @@ type Socket struct {
 	recovered bool
 	connected atomic.Bool
 
-	mu              sync.RWMutex
-	data            any
-	handlers        smallMap[string, EventHandler]
+	mu       sync.RWMutex
+	data     any
+	handlers smallMap[string, EventHandler]
+	hooks    *socketHooks // nil until one is registered
+	acks     map[int64]func(Args, error)
+	closing  bool
+
+	joinMu sync.Mutex // serializes Join, so MaxRoomsPerSocket holds
+}
+
+// socketHooks are the handlers a socket may have besides its events',
+// apart so that a socket without any does not carry their slots (an idle
+// connection's memory counts).
+type socketHooks struct {
 	anyIn           []AnyHandler
 	anyOut          []AnyHandler
 	middlewares     []PacketMiddleware
 	onError         []func(*Socket, error)
 	onDisconnect    []func(*Socket, string)
 	onDisconnecting []func(*Socket, string)
-	acks            map[int64]func(Args, error)
-	closing         bool
+}
 
-	joinMu sync.Mutex // serializes Join, so MaxRoomsPerSocket holds
+// hooksLocked returns s.hooks, allocating them; s.mu is held.
+func (s *Socket) hooksLocked() *socketHooks {
+	if s.hooks == nil {
+		s.hooks = new(socketHooks)
+	}
+	return s.hooks
+}
+
+// readHooks returns what get reads from the socket's hooks, the zero value
+// when there are none.
+func readHooks[T any](s *Socket, get func(*socketHooks) T) T {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.hooks == nil {
+		var zero T
+		return zero
+	}
+	return get(s.hooks)
 }
 
 func newSocket(nsp *Namespace, c *client, auth json.RawMessage, nspQuery url.Values) *Socket {
@@ -170,7 +197,8 @@ func (s *Socket) Off(event string) {
 // the event's own handler.
 func (s *Socket) OnAny(h AnyHandler) {
 	s.mu.Lock()
-	s.anyIn = append(s.anyIn, h)
+	hk := s.hooksLocked()
+	hk.anyIn = append(hk.anyIn, h)
 	s.mu.Unlock()
 }
 
@@ -178,21 +206,24 @@ func (s *Socket) OnAny(h AnyHandler) {
 // socket, broadcasts included.
 func (s *Socket) OnAnyOutgoing(h AnyHandler) {
 	s.mu.Lock()
-	s.anyOut = append(s.anyOut, h)
+	hk := s.hooksLocked()
+	hk.anyOut = append(hk.anyOut, h)
 	s.mu.Unlock()
 }
 
 // Use adds a per-packet middleware.
 func (s *Socket) Use(mw PacketMiddleware) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, mw)
+	hk := s.hooksLocked()
+	hk.middlewares = append(hk.middlewares, mw)
 	s.mu.Unlock()
 }
 
 // OnError registers a handler for errors of packet middleware.
 func (s *Socket) OnError(fn func(*Socket, error)) {
 	s.mu.Lock()
-	s.onError = append(s.onError, fn)
+	hk := s.hooksLocked()
+	hk.onError = append(hk.onError, fn)
 	s.mu.Unlock()
 }
 
@@ -200,7 +231,8 @@ func (s *Socket) OnError(fn func(*Socket, error)) {
 // disconnect, while its rooms are still visible.
 func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, fn)
+	hk := s.hooksLocked()
+	hk.onDisconnecting = append(hk.onDisconnecting, fn)
 	s.mu.Unlock()
 }
 
@@ -208,7 +240,8 @@ func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
 // one of the Reason constants.
 func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, fn)
+	hk := s.hooksLocked()
+	hk.onDisconnect = append(hk.onDisconnect, fn)
 	s.mu.Unlock()
 }
 
@@ -366,9 +399,7 @@ func (s *Socket) deliver(p *Packet, msgs []*engineio.Message, volatile bool) {
 	if !s.connected.Load() {
 		return
 	}
-	s.mu.RLock()
-	out := s.anyOut
-	s.mu.RUnlock()
+	out := readHooks(s, func(h *socketHooks) []AnyHandler { return h.anyOut })
 	if len(out) > 0 && (p.Type == PacketEvent || p.Type == PacketBinaryEvent) {
 		if event, args, err := splitEvent(p); err == nil {
 			for _, h := range out {
@@ -406,7 +437,11 @@ func (s *Socket) onEvent(p *Packet) {
 	}
 	s.mu.RLock()
 	h, _ := s.handlers.get(event)
-	mws, anyIn := s.middlewares, s.anyIn
+	var mws []PacketMiddleware
+	var anyIn []AnyHandler
+	if hk := s.hooks; hk != nil {
+		mws, anyIn = hk.middlewares, hk.anyIn
+	}
 	s.mu.RUnlock()
 	for _, mw := range mws {
 		if err := mw(s, event, args); err != nil {
@@ -521,7 +556,10 @@ func (s *Socket) onClose(reason string, _ error) {
 	}
 	s.mu.Lock()
 	s.closing = true
-	before := s.onDisconnecting
+	var before, after []func(*Socket, string)
+	if h := s.hooks; h != nil {
+		before = h.onDisconnecting
+	}
 	s.mu.Unlock()
 	for _, fn := range before {
 		fn(s, reason)
@@ -535,7 +573,9 @@ func (s *Socket) onClose(reason string, _ error) {
 	s.mu.Lock()
 	acks := s.acks
 	s.acks = nil
-	after := s.onDisconnect
+	if h := s.hooks; h != nil {
+		after = h.onDisconnect
+	}
 	s.mu.Unlock()
 	for _, fn := range acks {
 		fn(Args{}, ErrDisconnected)
@@ -550,9 +590,7 @@ func (s *Socket) info() SocketInfo {
 }
 
 func (s *Socket) reportError(err error) {
-	s.mu.RLock()
-	fns := s.onError
-	s.mu.RUnlock()
+	fns := readHooks(s, func(h *socketHooks) []func(*Socket, error) { return h.onError })
 	for _, fn := range fns {
 		fn(s, err)
 	}
