@@ -12,7 +12,7 @@ import (
 	"github.com/heraldio/herald/feed/storetest"
 )
 
-func open(t *testing.T, url string) *postgres.Store {
+func open(t testing.TB, url string) *postgres.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -256,8 +256,19 @@ func (s *Store) SetStatus(ctx context.Context, userID, status string, at time.Ti
 	return nil
 }
 
-const postQuery = `SELECT p.id, p.title, p.content, p.image_url, p.creator_id, u.name, p.created_at, p.updated_at
-	FROM posts p JOIN users u ON u.id = p.creator_id`
+const (
+	postColumns = `p.id, p.title, p.content, p.image_url, p.creator_id, u.name, p.created_at, p.updated_at`
+	postQuery   = `SELECT ` + postColumns + ` FROM posts p JOIN users u ON u.id = p.creator_id`
+	// pageQuery lists limit posts from offset, newest first. The subquery
+	// finds the page's ids in the index posts_newest alone, which holds
+	// created_at and id, so the posts skipped are index entries walked, not
+	// rows read and joined; then only the page's posts are read and joined
+	// with their creators. A deep page still walks offset entries.
+	pageQuery = `SELECT ` + postColumns + `
+		FROM (SELECT id FROM posts ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) page
+		JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.creator_id
+		ORDER BY p.created_at DESC, p.id DESC`
+)
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -311,11 +322,13 @@ func (s *Store) Posts(ctx context.Context, offset, limit int) (posts []feed.Post
 	}
 	defer tx.Rollback()
 	// Both statements run in one read transaction: in WAL mode it sees one
-	// snapshot, so the count matches the page.
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM posts`).Scan(&total); err != nil {
+	// snapshot, so the count matches the page. The count is the one kept by
+	// triggers in post_stats (migration 0002), not count(*), which reads
+	// the whole table.
+	if err := tx.QueryRowContext(ctx, `SELECT total FROM post_stats WHERE id = 1`).Scan(&total); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	rows, err := tx.QueryContext(ctx, postQuery+` ORDER BY p.created_at DESC, p.id DESC LIMIT ? OFFSET ?`, limit, offset)
+	rows, err := tx.QueryContext(ctx, pageQuery, limit, offset)
 	if err != nil {
 		return nil, 0, mapErr(err)
 	}

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) feed.Store) {
 		{"UpdatePost", testUpdatePost},
 		{"DeletePost", testDeletePost},
 		{"ConcurrentWriters", testConcurrent},
+		{"TotalItems", testTotalItems},
 		{"InjectionLookingInput", testInjectionLookingInput},
 	}
 	for _, tt := range tests {
@@ -309,6 +310,126 @@ func testConcurrent(t *testing.T, s feed.Store) {
 		}
 		seen[p.ID] = true
 	}
+}
+
+// testTotalItems follows the total Posts reports through creates and
+// deletes, failed ones included (they must leave it unchanged), concurrent
+// creates, and concurrent deletes, some racing for the same post: it is
+// always the number of posts listed.
+func testTotalItems(t *testing.T, s feed.Store) {
+	ctx := ctxT(t)
+	owner := newUser(t, s, "counted@example.com", "Counted")
+	other := newUser(t, s, "notowner@example.com", "NotOwner")
+	check := func(when string, want int) {
+		t.Helper()
+		posts, total, err := s.Posts(ctx, 0, 1000)
+		if err != nil {
+			t.Fatalf("%s: Posts: %v", when, err)
+		}
+		if total != want || len(posts) != want {
+			t.Errorf("%s: total %d, %d posts listed; want %d", when, total, len(posts), want)
+		}
+	}
+	check("empty", 0)
+	var posts []*feed.Post
+	for i := range 3 {
+		posts = append(posts, newPost(t, s, owner, fmt.Sprintf("counted-%d", i), feed.Now()))
+	}
+	check("after 3 creates", 3)
+
+	orphan := &feed.Post{ID: feed.NewID(), Title: "orphan", Content: "c", ImageURL: "images/x.png",
+		Creator: feed.Creator{ID: feed.NewID()}, CreatedAt: feed.Now(), UpdatedAt: feed.Now()}
+	if err := s.CreatePost(ctx, orphan); !errors.Is(err, feed.ErrNotFound) {
+		t.Errorf("CreatePost by an unknown user = %v, want ErrNotFound", err)
+	}
+	check("after a create by an unknown user", 3)
+	// A create that fails on the insert itself: its transaction rolls back.
+	dup := *posts[0]
+	dup.Title = "duplicate"
+	if err := s.CreatePost(ctx, &dup); err == nil {
+		t.Errorf("CreatePost with the id of another post succeeded")
+	}
+	check("after a create with an id in use", 3)
+	if p, err := s.Post(ctx, posts[0].ID); err != nil || p.Title != posts[0].Title {
+		t.Errorf("after a create with its id, the post is %+v, %v; want it unchanged", p, err)
+	}
+	if _, _, err := s.UpdatePost(ctx, owner.ID, feed.PostUpdate{ID: posts[1].ID, Title: "t", Content: "c", UpdatedAt: feed.Now()}); err != nil {
+		t.Errorf("UpdatePost: %v", err)
+	}
+	check("after an update", 3)
+
+	if _, err := s.DeletePost(ctx, owner.ID, posts[0].ID); err != nil {
+		t.Errorf("DeletePost: %v", err)
+	}
+	check("after a delete", 2)
+	if _, err := s.DeletePost(ctx, owner.ID, posts[0].ID); !errors.Is(err, feed.ErrNotFound) {
+		t.Errorf("DeletePost of a deleted post = %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeletePost(ctx, owner.ID, feed.NewID()); !errors.Is(err, feed.ErrNotFound) {
+		t.Errorf("DeletePost of a post that never existed = %v, want ErrNotFound", err)
+	}
+	check("after deletes of posts that do not exist", 2)
+	if _, err := s.DeletePost(ctx, other.ID, posts[1].ID); !errors.Is(err, feed.ErrForbidden) {
+		t.Errorf("DeletePost by another user = %v, want ErrForbidden", err)
+	}
+	check("after a forbidden delete", 2)
+
+	const writers, each = 8, 25
+	created := make([][]string, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			for range each {
+				now := feed.Now()
+				p := &feed.Post{ID: feed.NewID(), Title: "c", Content: "c", ImageURL: "images/c.png",
+					Creator: feed.Creator{ID: owner.ID}, CreatedAt: now, UpdatedAt: now}
+				if err := s.CreatePost(ctx, p); err != nil {
+					t.Errorf("concurrent CreatePost: %v", err)
+					return
+				}
+				created[i] = append(created[i], p.ID)
+			}
+		})
+	}
+	wg.Wait()
+	for _, ids := range created {
+		if len(ids) != each {
+			t.FailNow() // the failed create is reported
+		}
+	}
+	check("after concurrent creates", 2+writers*each)
+
+	// Two goroutines at once delete each writer's posts: every post is
+	// deleted once, the other attempt finding it gone.
+	var deleted [writers][each]int
+	var mu sync.Mutex
+	for i := range writers {
+		for _, w := range []int{i, (i + 1) % writers} {
+			wg.Go(func() {
+				for j, id := range created[w] {
+					_, err := s.DeletePost(ctx, owner.ID, id)
+					switch {
+					case err == nil:
+						mu.Lock()
+						deleted[w][j]++
+						mu.Unlock()
+					case !errors.Is(err, feed.ErrNotFound):
+						t.Errorf("concurrent DeletePost: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for w := range deleted {
+		for j, n := range deleted[w] {
+			if n != 1 {
+				t.Errorf("post %s deleted %d times, want 1", created[w][j], n)
+			}
+		}
+	}
+	check("after concurrent deletes", 2)
 }
 
 // testInjectionLookingInput stores and reads back text that would break a
