@@ -304,7 +304,7 @@ func report(s settings, m machine, runs []run, unit string) (string, error) {
 				format(med(c, "node", mt), mt.unit), format(med(c, "zishang", mt), mt.unit), met)
 		}
 	}
-	w("\n")
+	w("\nWhere a target is missed, [bench/PROFILES.md](bench/PROFILES.md) has the CPU and heap profiles that say why (written by hand, not by this command).\n\n")
 
 	if err := os.MkdirAll("bench/charts", 0o755); err != nil {
 		return "", fmt.Errorf("charts: %w", err)
