@@ -21,11 +21,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
 	var asJSON, quiet, worker bool
+	epoll := true
 	fs.StringVar(&cfg.Scenario, "scenario", "idle", "idle, fanout, burst, echo or connect")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:3000", "server base URL")
 	fs.StringVar(&cfg.Path, "path", "/socket.io/", "Socket.IO mount point")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server in the output (default the URL)")
 	fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket or polling")
+	fs.BoolVar(&epoll, "epoll", true, "websocket on Linux: each worker process receives on all its clients with one epoll poller goroutine;\n--epoll=false gives every client its own reader goroutine (package client), as polling, TLS and other systems have")
 	fs.IntVar(&cfg.Clients, "clients", 1000, "number of clients")
 	fs.IntVar(&cfg.Workers, "workers", 0, "worker processes holding the clients (0: this process)")
 	fs.StringVar(&cfg.Source, "source", "", "source address of worker 0 (e.g. 127.0.0.10); worker i uses the i-th next")
@@ -51,6 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if worker {
 		return loadgen.ServeWorker(ctx, os.Stdin, os.Stdout, loadgen.WorkerOptions{})
 	}
+	cfg.NoEpoll = !epoll
 	if !quiet {
 		cfg.Progress = stderr
 	}

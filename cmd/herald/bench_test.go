@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,12 +76,27 @@ func bench(t *testing.T, args ...string) (stdout, stderr string) {
 
 func TestBenchBurstOverWorkerProcesses(t *testing.T) {
 	t.Setenv("HERALD_BENCH_TEST_WORKER", "1")
+	// The workers receive over epoll by default (on Linux), with a
+	// goroutine per client with --epoll=false.
+	for _, epoll := range []bool{true, false} {
+		t.Run("epoll="+strconv.FormatBool(epoll), func(t *testing.T) { testBenchBurstOverWorkerProcesses(t, epoll) })
+	}
+}
+
+func testBenchBurstOverWorkerProcesses(t *testing.T, epoll bool) {
 	url := benchServer(t)
-	out, _ := bench(t, "--json", "--quiet", "--url", url, "--scenario", "burst", "--clients", "40", "--count", "5",
-		"--workers", "2", "--source", "127.0.0.2", "--server-pid", strconv.Itoa(os.Getpid()))
+	args := []string{"--json", "--quiet", "--url", url, "--scenario", "burst", "--clients", "40", "--count", "5",
+		"--workers", "2", "--source", "127.0.0.2", "--server-pid", strconv.Itoa(os.Getpid())}
+	if !epoll {
+		args = append(args, "--epoll=false")
+	}
+	out, _ := bench(t, args...)
 	var res loadgen.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if want := epoll && runtime.GOOS == "linux"; res.Epoll != want {
+		t.Errorf("epoll %v, want %v", res.Epoll, want)
 	}
 	if res.Workers != 2 || res.Connected != 40 || res.Failed != 0 {
 		t.Fatalf("workers %d connected %d failed %d, want 2 40 0", res.Workers, res.Connected, res.Failed)
@@ -100,7 +116,7 @@ func TestBenchBurstOverWorkerProcesses(t *testing.T) {
 func TestBenchEchoTable(t *testing.T) {
 	url := benchServer(t)
 	out, progress := bench(t, "--url", url, "--label", "inproc", "--scenario", "echo", "--clients", "5", "--duration", "1500ms")
-	for _, want := range []string{"inproc", "echo (websocket)", "5/5", "acks", "latency p99"} {
+	for _, want := range []string{"inproc", "echo (websocket)", "5/5", "acks", "latency p99", "load receive path"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -139,8 +155,10 @@ func TestBenchFlags(t *testing.T) {
 	if err := runBench(context.Background(), []string{"--help"}, &out, &errb); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("--help: %v, want flag.ErrHelp", err)
 	}
-	if !strings.Contains(errb.String(), "--scenario") && !strings.Contains(errb.String(), "-scenario") {
-		t.Errorf("help lacks the flags:\n%s", errb.String())
+	for _, flag := range []string{"-scenario", "-epoll", "--epoll=false"} {
+		if !strings.Contains(errb.String(), flag) {
+			t.Errorf("help lacks %s:\n%s", flag, errb.String())
+		}
 	}
 	err := runBench(context.Background(), []string{"--scenario", "nope", "--quiet"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "unknown scenario") {

@@ -89,6 +89,9 @@ func startFake(t *testing.T, f *fakeServer) string {
 	return hs.URL
 }
 
+// run performs a run in this process. Once Run has returned the worker has
+// stopped: every descriptor of the epoll path must be closed, and the
+// receive path must be the one asked for.
 func run(t *testing.T, cfg Config) *Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -98,12 +101,34 @@ func run(t *testing.T, cfg Config) *Result {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	checkEpollPath(t, cfg, res)
 	return res
 }
 
-func TestBurstCountsEveryDelivery(t *testing.T) {
+func checkEpollPath(t *testing.T, cfg Config, res *Result) {
+	t.Helper()
+	if n := epollFDs.Load(); n != 0 {
+		t.Errorf("%d descriptors of the epoll path still open after the run", n)
+	}
+	want := epollSupported && !cfg.NoEpoll && (cfg.Transport == "" || cfg.Transport == "websocket")
+	if res != nil && res.Connected > 0 && res.Epoll != want {
+		t.Errorf("result says epoll %v, want %v", res.Epoll, want)
+	}
+}
+
+// bothPaths runs f as two subtests: on the epoll receive path (the
+// default; package client's where epoll is not supported) and with a
+// reader goroutine per client (Config.NoEpoll).
+func bothPaths(t *testing.T, f func(t *testing.T, noEpoll bool)) {
+	t.Run("epoll", func(t *testing.T) { f(t, false) })
+	t.Run("goroutines", func(t *testing.T) { f(t, true) })
+}
+
+func TestBurstCountsEveryDelivery(t *testing.T) { bothPaths(t, testBurstCountsEveryDelivery) }
+
+func testBurstCountsEveryDelivery(t *testing.T, noEpoll bool) {
 	url := startFake(t, &fakeServer{})
-	res := run(t, Config{Scenario: "burst", URL: url, Clients: 20, Count: 7, ServerPID: 0})
+	res := run(t, Config{Scenario: "burst", URL: url, Clients: 20, Count: 7, ServerPID: 0, NoEpoll: noEpoll})
 	if res.Connected != 20 || res.Failed != 0 {
 		t.Fatalf("connected %d, failed %d", res.Connected, res.Failed)
 	}
@@ -118,13 +143,15 @@ func TestBurstCountsEveryDelivery(t *testing.T) {
 	}
 }
 
-func TestFanoutCountsLostAndDuplicated(t *testing.T) {
+func TestFanoutCountsLostAndDuplicated(t *testing.T) { bothPaths(t, testFanoutCountsLostAndDuplicated) }
+
+func testFanoutCountsLostAndDuplicated(t *testing.T, noEpoll bool) {
 	// Broadcast 2 never reaches anyone, 3 reaches everyone twice, and the
 	// last one (4) is dropped too: a tail loss that only the final report
 	// can see, since no client ever gets the last message.
 	f := &fakeServer{drop: map[int64]bool{2: true, 4: true}, repeat: map[int64]bool{3: true}}
 	url := startFake(t, f)
-	res := run(t, Config{Scenario: "burst", URL: url, Clients: 10, Count: 5, DrainTimeout: 2 * time.Second})
+	res := run(t, Config{Scenario: "burst", URL: url, Clients: 10, Count: 5, DrainTimeout: 2 * time.Second, NoEpoll: noEpoll})
 	if res.Drained {
 		t.Errorf("drained with the last broadcast dropped")
 	}
@@ -140,11 +167,15 @@ func TestFanoutCountsLostAndDuplicated(t *testing.T) {
 }
 
 func TestFanoutLatencyIsReceiverClockMinusSenderStamp(t *testing.T) {
+	bothPaths(t, testFanoutLatencyIsReceiverClockMinusSenderStamp)
+}
+
+func testFanoutLatencyIsReceiverClockMinusSenderStamp(t *testing.T, noEpoll bool) {
 	// The source stamps 1,000 s; every receiver reads 1,000 s + 7 ms. The
 	// latency must be exactly 7 ms whatever the real delays are.
 	const stamp, lag = int64(1_000_000_000_000), int64(7 * time.Millisecond)
 	url := startFake(t, &fakeServer{})
-	res := run(t, Config{Scenario: "fanout", URL: url, Clients: 5, Rate: 50, Duration: 200 * time.Millisecond,
+	res := run(t, Config{Scenario: "fanout", URL: url, Clients: 5, Rate: 50, Duration: 200 * time.Millisecond, NoEpoll: noEpoll,
 		Clock:       func() int64 { return stamp },
 		WorkerClock: func() int64 { return stamp + lag }})
 	if res.Sent != 10 || res.Received != 50 || res.Lost != 0 {
@@ -164,10 +195,12 @@ func TestFanoutLatencyIsReceiverClockMinusSenderStamp(t *testing.T) {
 	}
 }
 
-func TestEchoCountsAcks(t *testing.T) {
+func TestEchoCountsAcks(t *testing.T) { bothPaths(t, testEchoCountsAcks) }
+
+func testEchoCountsAcks(t *testing.T, noEpoll bool) {
 	f := &fakeServer{}
 	url := startFake(t, f)
-	res := run(t, Config{Scenario: "echo", URL: url, Clients: 4, Duration: 300 * time.Millisecond})
+	res := run(t, Config{Scenario: "echo", URL: url, Clients: 4, Duration: 300 * time.Millisecond, NoEpoll: noEpoll})
 	answered := f.echoes.Load()
 	// Every answered echo was acknowledged; those answered after the end
 	// (at most one per client) are drained but not counted.
@@ -179,10 +212,12 @@ func TestEchoCountsAcks(t *testing.T) {
 	}
 }
 
-func TestConnectCountsConnections(t *testing.T) {
+func TestConnectCountsConnections(t *testing.T) { bothPaths(t, testConnectCountsConnections) }
+
+func testConnectCountsConnections(t *testing.T, noEpoll bool) {
 	url := startFake(t, &fakeServer{})
 	for _, tr := range []string{"websocket", "polling"} {
-		res := run(t, Config{Scenario: "connect", URL: url, Clients: 30, Transport: tr, Concurrency: 8})
+		res := run(t, Config{Scenario: "connect", URL: url, Clients: 30, Transport: tr, Concurrency: 8, NoEpoll: noEpoll})
 		if res.Connected != 30 || res.Ops != 30 || res.Failed != 0 {
 			t.Errorf("%s: connected %d ops %d failed %d, want 30 30 0", tr, res.Connected, res.Ops, res.Failed)
 		}
@@ -192,25 +227,31 @@ func TestConnectCountsConnections(t *testing.T) {
 	}
 }
 
-func TestConnectFailuresAreCounted(t *testing.T) {
+func TestConnectFailuresAreCounted(t *testing.T) { bothPaths(t, testConnectFailuresAreCounted) }
+
+func testConnectFailuresAreCounted(t *testing.T, noEpoll bool) {
 	hs := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(hs.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	res, err := Run(ctx, Config{Scenario: "connect", URL: hs.URL, Clients: 3, StatsURL: "-"})
+	cfg := Config{Scenario: "connect", URL: hs.URL, Clients: 3, StatsURL: "-", NoEpoll: noEpoll}
+	res, err := Run(ctx, cfg)
 	if err == nil {
 		t.Fatal("Run succeeded against a server that refuses every client")
 	}
 	if res == nil || res.Failed != 3 || res.FirstErr == "" {
 		t.Errorf("result %+v, want 3 failures with an error", res)
 	}
+	checkEpollPath(t, cfg, res)
 }
 
-func TestIdleMeasuresOwnProcess(t *testing.T) {
+func TestIdleMeasuresOwnProcess(t *testing.T) { bothPaths(t, testIdleMeasuresOwnProcess) }
+
+func testIdleMeasuresOwnProcess(t *testing.T, noEpoll bool) {
 	// Against a server in this process, the server figures are this
 	// process's: present and positive.
 	url := startFake(t, &fakeServer{})
-	res := run(t, Config{Scenario: "idle", URL: url, Clients: 50, ServerPID: pid()})
+	res := run(t, Config{Scenario: "idle", URL: url, Clients: 50, ServerPID: pid(), NoEpoll: noEpoll})
 	if res.Connected != 50 || res.RSSIdle <= 0 || res.RSSBase <= 0 || res.LoadRSSPerConn <= 0 {
 		t.Errorf("result %+v", res)
 	}

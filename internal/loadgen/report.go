@@ -37,6 +37,12 @@ func WriteTable(w io.Writer, results []*Result) error {
 	row("scenario", func(r *Result) string { return r.Scenario + " (" + r.Transport + ")" })
 	row("clients connected/asked", func(r *Result) string { return fmt.Sprintf("%d/%d", r.Connected, r.Clients) })
 	row("workers", func(r *Result) string { return fmt.Sprint(max(r.Workers, 1)) })
+	row("load receive path", func(r *Result) string {
+		if r.Epoll {
+			return "epoll"
+		}
+		return "goroutine per client"
+	})
 	row("connect time", func(r *Result) string { return fmt.Sprintf("%.2f s", r.ConnectSeconds) })
 	row(opLabel(results), func(r *Result) string { return fmt.Sprint(r.Ops) })
 	row("wall time", func(r *Result) string { return num(r.WallSeconds, "%.3f s") })

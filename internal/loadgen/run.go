@@ -39,6 +39,12 @@ type Config struct {
 	// Transport is "websocket" (the default) or "polling"; polling never
 	// upgrades.
 	Transport string
+	// NoEpoll turns off the epoll receive path. By default, on Linux, a
+	// worker's WebSocket clients (http:// and ws:// URLs) are all read by
+	// one poller goroutine calling epoll_wait, instead of one reader
+	// goroutine per client (package client's EngineConn), which is what
+	// NoEpoll, polling, TLS and other systems use.
+	NoEpoll bool
 	// Clients is the number of clients: the receivers of fanout and burst,
 	// the emitters of echo, the connections of connect. Zero means 1,000.
 	Clients int
@@ -96,6 +102,9 @@ type Result struct {
 	Transport string `json:"transport"`
 	Clients   int    `json:"clients"`
 	Workers   int    `json:"workers"`
+	// Epoll reports that every worker received over the epoll path
+	// (Config.NoEpoll) rather than with a goroutine per client.
+	Epoll bool `json:"epoll"`
 	// Connected and Failed count the clients opened and not opened.
 	Connected int    `json:"connected"`
 	Failed    int    `json:"failed"`
@@ -526,17 +535,19 @@ func (r *runner) connectAll(ctx context.Context) error {
 			share++
 		}
 		err := h.send(command{Op: "connect", URL: r.cfg.URL, Path: r.cfg.Path, Transport: r.cfg.Transport,
-			Source: sourceFor(r.cfg.Source, i), N: share, Concurrency: r.cfg.Concurrency, Size: r.cfg.Size})
+			Source: sourceFor(r.cfg.Source, i), N: share, Concurrency: r.cfg.Concurrency, Size: r.cfg.Size, NoEpoll: r.cfg.NoEpoll})
 		if err != nil {
 			return err
 		}
 	}
 	var first, last int64
+	r.res.Epoll = true
 	for _, h := range r.workers {
 		e, err := h.await(ctx, "connected", 10*time.Minute)
 		if err != nil {
 			return err
 		}
+		r.res.Epoll = r.res.Epoll && e.Epoll
 		r.res.Connected += e.Connected
 		r.res.Failed += e.Failed
 		if e.Err != "" && r.res.FirstErr == "" {

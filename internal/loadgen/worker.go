@@ -32,6 +32,8 @@ type command struct {
 	K           int64  `json:"k,omitempty"`
 	Size        int    `json:"size,omitempty"`
 	DurationNS  int64  `json:"duration_ns,omitempty"`
+	// NoEpoll turns the epoll receive path off (Config.NoEpoll).
+	NoEpoll bool `json:"no_epoll,omitempty"`
 }
 
 // event is a worker's answer or progress report, a JSON line.
@@ -49,6 +51,9 @@ type event struct {
 	StartNS   int64        `json:"start_ns,omitempty"`
 	EndNS     int64        `json:"end_ns,omitempty"`
 	Hist      histSnapshot `json:"hist"`
+	// Epoll reports, in a "connected" event, that the clients receive over
+	// the epoll path.
+	Epoll bool `json:"epoll,omitempty"`
 }
 
 // WorkerOptions configures ServeWorker. The zero value is valid.
@@ -69,6 +74,7 @@ type worker struct {
 
 	setup command // the connect command: URL, transport, size
 	conns []*conn
+	poll  *pollGroup // the epoll receive path, once a connect uses it
 
 	hist     Histogram
 	gen      atomic.Int64 // fan-out run number, to reset per-connection state lazily
@@ -89,10 +95,23 @@ type worker struct {
 	echoMsg     []byte // the echo payload, "<padding>"
 }
 
+// link is a client's Engine.IO connection as the scenarios use it: package
+// client's EngineConn, with its reader goroutine, or a connection of the
+// epoll receive path (epConn, on Linux). Both are safe for concurrent use.
+type link interface {
+	// SendText sends a text message.
+	SendText(b []byte) error
+	// Close closes the connection without waiting for its end.
+	Close() error
+	// Done is closed once the connection has ended and its close
+	// bookkeeping (conn.onClose) is done.
+	Done() <-chan struct{}
+}
+
 // conn is one Socket.IO client in namespace "/".
 type conn struct {
 	w         *worker
-	ec        *client.EngineConn
+	link      link
 	connected chan struct{}
 	refused   atomic.Bool
 	up        atomic.Bool // counted in live
@@ -212,6 +231,27 @@ func (w *worker) connect(ctx context.Context, c command) {
 	if c.Transport == "" {
 		transports = []string{"websocket"}
 	}
+	// The epoll path takes plain WebSocket clients; TLS and polling stay on
+	// package client.
+	var target string
+	if epollSupported && !c.NoEpoll && transports[0] == "websocket" {
+		t, tls, err := wsTarget(u)
+		if err != nil {
+			w.send(event{Ev: "connected", Failed: c.N, Err: err.Error()})
+			return
+		}
+		if !tls {
+			target = t
+		}
+	}
+	if target != "" && w.poll == nil {
+		g, err := newPollGroup(epollPollers())
+		if err != nil {
+			w.send(event{Ev: "connected", Failed: c.N, Err: err.Error()})
+			return
+		}
+		w.poll = g
+	}
 	conc := max(c.Concurrency, 1)
 	start := w.clock()
 	sem := make(chan struct{}, conc)
@@ -234,7 +274,7 @@ func (w *worker) connect(ctx context.Context, c command) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cn, err := w.dial(ctx, u, transports, dialer.DialContext)
+			cn, err := w.dial(ctx, u, target, transports, dialer.DialContext)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -257,59 +297,74 @@ func (w *worker) connect(ctx context.Context, c command) {
 		}
 	}
 	w.nconns.Store(int64(len(w.conns)))
-	e := event{Ev: "connected", Connected: ok, Failed: failed + (c.N - ok - failed), StartNS: start, EndNS: end}
+	e := event{Ev: "connected", Connected: ok, Failed: failed + (c.N - ok - failed), StartNS: start, EndNS: end, Epoll: target != ""}
 	if firstErr != nil {
 		e.Err = firstErr.Error()
 	}
 	w.send(e)
 }
 
-// dial opens one client and connects it to namespace "/".
-func (w *worker) dial(ctx context.Context, u string, transports []string, netDial func(context.Context, string, string) (net.Conn, error)) (*conn, error) {
+// dial opens one client and connects it to namespace "/": over the epoll
+// path to target when it is not empty, else with client.DialEngine to u.
+func (w *worker) dial(ctx context.Context, u, target string, transports []string, netDial func(context.Context, string, string) (net.Conn, error)) (*conn, error) {
 	cn := &conn{w: w, connected: make(chan struct{})}
 	cn.last.Store(-1)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ec, err := client.DialEngine(ctx, u, &client.EngineOptions{
-		Transports: transports,
-		NetDial:    netDial,
-		OnMessage:  cn.onMessage,
-		OnClose: func(engineio.Reason, error) {
-			w.closed.Add(1)
-			if cn.up.CompareAndSwap(true, false) {
-				w.live.Add(-1)
-			}
-			cn.once.Do(func() { cn.refused.Store(true); close(cn.connected) })
-		},
-	})
+	var (
+		l   link
+		err error
+	)
+	if target != "" {
+		l, err = w.poll.dial(ctx, target, netDial, cn.onMessage, cn.onClose)
+	} else {
+		l, err = client.DialEngine(ctx, u, &client.EngineOptions{
+			Transports: transports,
+			NetDial:    netDial,
+			OnMessage:  cn.onMessage,
+			OnClose:    func(engineio.Reason, error) { cn.onClose() },
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	cn.ec = ec
-	if err := ec.SendText([]byte("0")); err != nil {
-		_ = ec.Close()
+	cn.link = l
+	if err := l.SendText([]byte("0")); err != nil {
+		_ = l.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	select {
 	case <-cn.connected:
 		if cn.refused.Load() {
-			_ = ec.Close()
+			_ = l.Close()
 			return nil, errors.New("connect: refused or closed")
 		}
 		cn.up.Store(true)
 		w.live.Add(1)
 		return cn, nil
 	case <-ctx.Done():
-		_ = ec.Close()
+		_ = l.Close()
 		return nil, fmt.Errorf("connect: %w", ctx.Err())
 	}
+}
+
+// onClose is the bookkeeping of a connection's end, on either path: on its
+// reader goroutine or its poller's.
+func (c *conn) onClose() {
+	w := c.w
+	w.closed.Add(1)
+	if c.up.CompareAndSwap(true, false) {
+		w.live.Add(-1)
+	}
+	c.once.Do(func() { c.refused.Store(true); close(c.connected) })
 }
 
 // tickPrefix starts a fan-out event as the Engine.IO message carries it
 // (Socket.IO EVENT, type 2, namespace "/").
 var tickPrefix = []byte(`2["tick","`)
 
-// onMessage handles a Socket.IO packet (the Engine.IO message's data) on the connection's reader goroutine.
+// onMessage handles a Socket.IO packet (the Engine.IO message's data) on
+// the connection's reader goroutine or its poller's.
 func (c *conn) onMessage(data []byte, binary bool) {
 	if binary || len(data) == 0 {
 		return
@@ -466,7 +521,7 @@ func (c *conn) emitEcho() bool {
 	b = append(b, c.w.echoMsg...)
 	b = append(b, `"]`...)
 	c.sent.Store(c.w.clock())
-	return c.ec.SendText(b) == nil
+	return c.link.SendText(b) == nil
 }
 
 func (c *conn) onAck(p []byte) {
@@ -490,19 +545,25 @@ func (c *conn) onAck(p []byte) {
 	w.outstanding.Done()
 }
 
-// closeAll closes every client and waits, bounded, for them to end.
+// closeAll closes every client and waits, bounded, for them to end, then
+// stops the epoll pollers, which end whatever connection they still hold.
 func (w *worker) closeAll() {
 	for _, c := range w.conns {
-		_ = c.ec.Close()
+		_ = c.link.Close()
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+wait:
 	for _, c := range w.conns {
 		select {
-		case <-c.ec.Done():
-		case <-deadline:
-			w.conns = nil
-			return
+		case <-c.link.Done():
+		case <-deadline.C:
+			break wait
 		}
 	}
 	w.conns = nil
+	if w.poll != nil {
+		w.poll.close()
+		w.poll = nil
+	}
 }
