@@ -254,22 +254,30 @@ func TestBinary(t *testing.T) {
 	}
 }
 
-// TestOwnRoom: a socket's own room (its id), which the in-memory adapter
-// does not keep in its room tables, behaves as any room: it can be joined
-// by another socket, left, excepted, and it goes with the socket.
-func TestOwnRoom(t *testing.T) {
-	sockets := make(chan *socketio.Socket, 3)
+// connectedSockets starts a server and connects n WebSocket clients to
+// "/", returning them and their server-side sockets in the same order.
+func connectedSockets(t *testing.T, n int) (*socketio.Server, []*raw, []*socketio.Socket) {
+	t.Helper()
+	sockets := make(chan *socketio.Socket, n)
 	io, url := newServer(t, nil, func(io *socketio.Server) {
 		io.OnConnection(func(s *socketio.Socket) { sockets <- s })
 	})
 	var rs []*raw
 	var ss []*socketio.Socket
-	for range 3 {
+	for range n {
 		r := dialRaw(t, url, 4, "websocket")
 		r.connect(t, "/", "")
 		rs = append(rs, r)
 		ss = append(ss, recv(t, sockets))
 	}
+	return io, rs, ss
+}
+
+// TestOwnRoom: a socket's own room (its id), which the in-memory adapter
+// does not keep in its room tables, behaves as any room: it can be joined
+// by another socket, left, excepted, and it goes with the socket.
+func TestOwnRoom(t *testing.T) {
+	io, rs, ss := connectedSockets(t, 3)
 	mem := io.Of("/").Adapter().(*socketio.MemoryAdapter)
 	own := socketio.Room(ss[0].ID())
 	expectAll := func(want string, who ...int) {
@@ -318,18 +326,7 @@ func TestOwnRoom(t *testing.T) {
 }
 
 func TestRoomsAndBroadcasts(t *testing.T) {
-	sockets := make(chan *socketio.Socket, 3)
-	io, url := newServer(t, nil, func(io *socketio.Server) {
-		io.OnConnection(func(s *socketio.Socket) { sockets <- s })
-	})
-	var rs []*raw
-	var ss []*socketio.Socket
-	for range 3 {
-		r := dialRaw(t, url, 4, "websocket")
-		r.connect(t, "/", "")
-		rs = append(rs, r)
-		ss = append(ss, recv(t, sockets))
-	}
+	io, rs, ss := connectedSockets(t, 3)
 	ss[0].Join("a")
 	ss[1].Join("a", "b")
 	ss[2].Join("b")
